@@ -1,0 +1,143 @@
+"""The naive reference: the sums of the definition, vectorised over batch and channels, looping over taps.
+
+For ordinary convolution (cross-correlation, PyTorch layout), with x_pad the input zero-padded by
+(lo, hi) per spatial dim:
+
+    y[n, co, o] = b[co] + sum_{ci in group(co)} sum_{t} x_pad[n, ci, o*s + t*d] * w[co, ci - group_start, t]
+
+Each kernel tap t contributes one strided window of x_pad (the textbook corr2d, generalised).
+Transposed convolution is the adjoint (w.r.t. its input) of the ordinary convolution that maps the
+transposed output back to its input, so both directions are written from three sums:
+
+- `correlate`              the sum above (gather);
+- `correlate_input_adjoint` the same sum read backwards: scatter each g[n, co, o] into x_pad;
+- `correlate_weight_adjoint` the sum over n and o for one tap: d y / d w.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from conformance.config import ConvConfig
+from conformance.registry import Implementation
+
+from ._arrays import as_float64, cuda_unavailable_reason, namespace, to_host
+
+__all__ = ["NaiveReference", "correlate", "correlate_input_adjoint", "correlate_weight_adjoint"]
+
+
+def _window(tap, count, stride, dilation):
+    """Indices t*d, t*d + s, ..., t*d + s*(count-1) of one tap, as slices (one per spatial dim)."""
+    return tuple(slice(t * d, t * d + s * (n - 1) + 1, s) for t, n, s, d in zip(tap, count, stride, dilation))
+
+
+def _pad(xp, x, padding):
+    widths = [(0, 0), (0, 0)] + [tuple(pair) for pair in padding]
+    return xp.pad(x, widths)
+
+
+def correlate(xp, x, w, groups, stride, dilation, padding, out_size):
+    """y[n, co, o] = sum_{ci in group(co), t} x_pad[n, ci, o*s + t*d] * w[co, ci_local, t].
+
+    x: (N, C_in, *in); w: (C_out, C_in/groups, *kernel); returns (N, C_out, *out_size).
+    """
+    batch, in_channels = x.shape[:2]
+    out_channels, in_per_group = w.shape[:2]
+    kernel = w.shape[2:]
+    x_groups = _pad(xp, x, padding)
+    x_groups = x_groups.reshape(batch, groups, in_per_group, *x_groups.shape[2:])
+    w_groups = w.reshape(groups, out_channels // groups, in_per_group, *kernel)
+    y = xp.zeros((batch, groups, out_channels // groups, *out_size))
+    for tap in itertools.product(*(range(k) for k in kernel)):
+        window = x_groups[(slice(None),) * 3 + _window(tap, out_size, stride, dilation)]
+        y += xp.einsum("ngc...,gdc->ngd...", window, w_groups[(slice(None),) * 3 + tap])
+    return y.reshape(batch, out_channels, *out_size)
+
+
+def correlate_input_adjoint(xp, g, w, groups, stride, dilation, padding, in_size):
+    """x_grad[n, ci, p] = sum over (co, t, o) with o*s + t*d - lo == p of g[n, co, o] * w[co, ci_local, t].
+
+    g: (N, C_out, *out); w: (C_out, C_in/groups, *kernel); returns (N, C_in, *in_size).
+    """
+    batch = g.shape[0]
+    out_channels, in_per_group = w.shape[:2]
+    kernel = w.shape[2:]
+    out_size = g.shape[2:]
+    padded_size = tuple(n + lo + hi for n, (lo, hi) in zip(in_size, padding))
+    g_groups = g.reshape(batch, groups, out_channels // groups, *out_size)
+    w_groups = w.reshape(groups, out_channels // groups, in_per_group, *kernel)
+    x_pad_grad = xp.zeros((batch, groups, in_per_group, *padded_size))
+    for tap in itertools.product(*(range(k) for k in kernel)):
+        window = (slice(None),) * 3 + _window(tap, out_size, stride, dilation)
+        x_pad_grad[window] += xp.einsum("ngd...,gdc->ngc...", g_groups, w_groups[(slice(None),) * 3 + tap])
+    crop = (slice(None),) * 3 + tuple(slice(lo, lo + n) for n, (lo, _) in zip(in_size, padding))
+    return x_pad_grad[crop].reshape(batch, groups * in_per_group, *in_size)
+
+
+def correlate_weight_adjoint(xp, x, g, groups, stride, dilation, padding, kernel):
+    """w_grad[co, ci_local, t] = sum_{n, o} g[n, co, o] * x_pad[n, ci, o*s + t*d].
+
+    x: (N, C_in, *in); g: (N, C_out, *out); returns (C_out, C_in/groups, *kernel).
+    """
+    batch, in_channels = x.shape[:2]
+    out_channels = g.shape[1]
+    out_size = g.shape[2:]
+    in_per_group = in_channels // groups
+    x_groups = _pad(xp, x, padding)
+    x_groups = x_groups.reshape(batch, groups, in_per_group, *x_groups.shape[2:])
+    # Spatial positions flattened to one axis p: einsum cannot sum over an ellipsis.
+    g_groups = g.reshape(batch, groups, out_channels // groups, -1)
+    w_grad = xp.zeros((groups, out_channels // groups, in_per_group, *kernel))
+    for tap in itertools.product(*(range(k) for k in kernel)):
+        window = x_groups[(slice(None),) * 3 + _window(tap, out_size, stride, dilation)]
+        window = window.reshape(batch, groups, in_per_group, -1)
+        w_grad[(slice(None),) * 3 + tap] = xp.einsum("ngcp,ngdp->gdc", window, g_groups)
+    return w_grad.reshape(out_channels, in_per_group, *kernel)
+
+
+def _add_bias(xp, y, b):
+    if b is None:
+        return y
+    return y + b.reshape((1, -1) + (1,) * (y.ndim - 2))
+
+
+class NaiveReference(Implementation):
+    """The definition's sums, in float64, on NumPy (cpu) or CuPy (cuda)."""
+
+    name = "naive"
+    devices = ("cpu", "cuda")
+    is_reference = True
+
+    def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
+        if device == "cuda":
+            return cuda_unavailable_reason()
+        return super().supports(config, device)
+
+    def arithmetic(self, config, device="cpu"):
+        from conformance.arithmetic import FLOAT64
+
+        return FLOAT64
+
+    def forward(self, config: ConvConfig, x, w, b=None, device: str = "cpu"):
+        xp = namespace(device)
+        x, w, b = as_float64(xp, x), as_float64(xp, w), as_float64(xp, b) if config.bias else None
+        args = (config.groups, config.stride, config.dilation, config.resolved_padding)
+        if config.transposed:
+            y = correlate_input_adjoint(xp, x, w, *args, config.out_size)
+        else:
+            y = correlate(xp, x, w, *args, config.out_size)
+        return to_host(_add_bias(xp, y, b))
+
+    def vjp(self, config: ConvConfig, x, w, b, grad_out, device: str = "cpu"):
+        xp = namespace(device)
+        x, w, g = as_float64(xp, x), as_float64(xp, w), as_float64(xp, grad_out)
+        args = (config.groups, config.stride, config.dilation, config.resolved_padding)
+        if config.transposed:
+            # y = A^T x with A the ordinary correlation from the output space back to the input space.
+            grad_x = correlate(xp, g, w, *args, config.in_size)
+            grad_w = correlate_weight_adjoint(xp, g, x, *args, config.kernel)
+        else:
+            grad_x = correlate_input_adjoint(xp, g, w, *args, config.in_size)
+            grad_w = correlate_weight_adjoint(xp, x, g, *args, config.kernel)
+        grad_b = g.sum(axis=(0, *range(2, g.ndim))) if config.bias else None
+        return to_host(grad_x), to_host(grad_w), to_host(grad_b)
