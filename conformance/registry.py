@@ -61,6 +61,10 @@ class Implementation:
         """Library versions worth recording, e.g. {"torch": "2.13.0"}."""
         return {}
 
+    def settings(self, device: str = "cpu") -> dict[str, object]:
+        """Precision-relevant settings in force, e.g. {"torch.backends.cudnn.allow_tf32": True}."""
+        return {}
+
     def __repr__(self) -> str:
         return f"<Implementation {self.name!r}>"
 
