@@ -17,6 +17,7 @@ transposed output back to its input, so both directions are written from three s
 from __future__ import annotations
 
 import itertools
+import math
 
 from conformance.config import ConvConfig
 from conformance.registry import Implementation
@@ -86,11 +87,12 @@ def correlate_weight_adjoint(xp, x, g, groups, stride, dilation, padding, kernel
     x_groups = _pad(xp, x, padding)
     x_groups = x_groups.reshape(batch, groups, in_per_group, *x_groups.shape[2:])
     # Spatial positions flattened to one axis p: einsum cannot sum over an ellipsis.
-    g_groups = g.reshape(batch, groups, out_channels // groups, -1)
+    positions = math.prod(out_size)
+    g_groups = g.reshape(batch, groups, out_channels // groups, positions)
     w_grad = xp.zeros((groups, out_channels // groups, in_per_group, *kernel))
     for tap in itertools.product(*(range(k) for k in kernel)):
         window = x_groups[(slice(None),) * 3 + _window(tap, out_size, stride, dilation)]
-        window = window.reshape(batch, groups, in_per_group, -1)
+        window = window.reshape(batch, groups, in_per_group, positions)
         w_grad[(slice(None),) * 3 + tap] = xp.einsum("ngcp,ngdp->gdc", window, g_groups)
     return w_grad.reshape(out_channels, in_per_group, *kernel)
 

@@ -1,0 +1,132 @@
+"""The im2col reference: unfold patches into a column matrix, then one GEMM per group.
+
+Ordinary convolution (PyTorch layout, cross-correlation):
+
+    cols[n, g, (c, t), o] = x_pad[n, g*C_in/g + c, o*s + t*d]        (im2col)
+    y[n, g, co, o]        = sum_{(c, t)} W[g, co, (c, t)] cols[n, g, (c, t), o]   (GEMM)
+
+Its adjoint w.r.t. x folds columns back into the padded input, adding overlapping taps (col2im).
+Transposed convolution is that adjoint: a GEMM with W^T into columns, then col2im (as Caffe's
+deconvolution layer does). Gradients:
+
+- ordinary:   grad_x = col2im(W^T g);        grad_W = g cols^T (summed over n)
+- transposed: grad_x = W^T-shaped GEMM on im2col(g);  grad_W = x im2col(g)^T
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+from conformance.arithmetic import FLOAT64
+from conformance.config import ConvConfig
+from conformance.registry import Implementation
+
+from ._arrays import as_float64, cuda_unavailable_reason, namespace, to_host
+
+__all__ = ["Im2colReference", "im2col", "col2im"]
+
+
+def _tap_positions(tap, count, stride, dilation):
+    return tuple(slice(t * d, t * d + s * (n - 1) + 1, s) for t, n, s, d in zip(tap, count, stride, dilation))
+
+
+def im2col(xp, x, kernel, stride, dilation, padding, out_size):
+    """x: (N, C, *in) -> cols: (N, C * prod(kernel), prod(out_size)); row index = c * prod(kernel) + tap."""
+    batch, channels = x.shape[:2]
+    x_pad = xp.pad(x, [(0, 0), (0, 0)] + [tuple(p) for p in padding])
+    taps = list(itertools.product(*(range(k) for k in kernel)))
+    cols = xp.empty((batch, channels, len(taps), math.prod(out_size)))
+    for index, tap in enumerate(taps):
+        patch = x_pad[(slice(None), slice(None)) + _tap_positions(tap, out_size, stride, dilation)]
+        cols[:, :, index, :] = patch.reshape(batch, channels, math.prod(out_size))
+    return cols.reshape(batch, channels * len(taps), math.prod(out_size))
+
+
+def col2im(xp, cols, channels, kernel, stride, dilation, padding, in_size, out_size):
+    """Adjoint of im2col: (N, C * prod(kernel), prod(out_size)) -> (N, C, *in_size), overlaps added."""
+    batch = cols.shape[0]
+    taps = list(itertools.product(*(range(k) for k in kernel)))
+    cols = cols.reshape(batch, channels, len(taps), *out_size)
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(in_size, padding))
+    x_pad = xp.zeros((batch, channels, *padded))
+    for index, tap in enumerate(taps):
+        x_pad[(slice(None), slice(None)) + _tap_positions(tap, out_size, stride, dilation)] += cols[:, :, index]
+    return x_pad[(slice(None), slice(None)) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(in_size, padding))]
+
+
+def _gemm_rows(w, groups):
+    """w: (C_a, C_b/groups, *kernel) -> (groups, C_a/groups, C_b/groups * prod(kernel))."""
+    return w.reshape(groups, w.shape[0] // groups, math.prod(w.shape[1:]))
+
+
+class Im2colReference(Implementation):
+    """im2col + GEMM (col2im for adjoints), float64, on NumPy (cpu) or CuPy (cuda)."""
+
+    name = "im2col"
+    devices = ("cpu", "cuda")
+    is_reference = True
+
+    def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
+        if device == "cuda":
+            return cuda_unavailable_reason()
+        return super().supports(config, device)
+
+    def arithmetic(self, config, device="cpu"):
+        return FLOAT64
+
+    def _geometry(self, config):
+        return config.kernel, config.stride, config.dilation, config.resolved_padding
+
+    def _conv(self, xp, x, w, config, in_size, out_size):
+        """Ordinary convolution of x (spatial in_size) with w (C_out, C_in/g, *k) to out_size."""
+        groups = config.groups
+        batch, channels = x.shape[:2]
+        cols = im2col(xp, x, *self._geometry(config), out_size)
+        cols = cols.reshape(batch, groups, cols.shape[1] // groups, cols.shape[-1])  # (N, g, C_in/g * K, P)
+        rows = _gemm_rows(w, groups)                                      # (g, C_out/g, C_in/g * K)
+        y = xp.einsum("gok,ngkp->ngop", rows, cols)
+        return y.reshape(batch, w.shape[0], *out_size)
+
+    def _conv_input_adjoint(self, xp, g, w, config, in_size, out_size):
+        """Adjoint of _conv w.r.t. its input: col2im(W^T g)."""
+        groups = config.groups
+        batch = g.shape[0]
+        in_channels = w.shape[1] * groups
+        rows = _gemm_rows(w, groups)
+        g_groups = g.reshape(batch, groups, w.shape[0] // groups, math.prod(out_size))
+        cols = xp.einsum("gok,ngop->ngkp", rows, g_groups).reshape(batch, rows.shape[-1] * groups, math.prod(out_size))
+        return col2im(xp, cols, in_channels, *self._geometry(config), in_size, out_size)
+
+    def _conv_weight_adjoint(self, xp, x, g, config, out_size):
+        """d<_conv(x, w), g>/dw = g cols^T, summed over the batch."""
+        groups = config.groups
+        batch, channels = x.shape[:2]
+        cols = im2col(xp, x, *self._geometry(config), out_size)
+        cols = cols.reshape(batch, groups, cols.shape[1] // groups, cols.shape[-1])
+        g_groups = g.reshape(batch, groups, g.shape[1] // groups, math.prod(out_size))
+        grad = xp.einsum("ngop,ngkp->gok", g_groups, cols)
+        return grad.reshape(g.shape[1], channels // groups, *config.kernel)
+
+    def forward(self, config: ConvConfig, x, w, b=None, device: str = "cpu"):
+        xp = namespace(device)
+        x, w = as_float64(xp, x), as_float64(xp, w)
+        if config.transposed:
+            y = self._conv_input_adjoint(xp, x, w, config, config.out_size, config.in_size)
+        else:
+            y = self._conv(xp, x, w, config, config.in_size, config.out_size)
+        if config.bias:
+            y = y + as_float64(xp, b).reshape((1, -1) + (1,) * config.ndim)
+        return to_host(y)
+
+    def vjp(self, config: ConvConfig, x, w, b, grad_out, device: str = "cpu"):
+        xp = namespace(device)
+        x, w, g = as_float64(xp, x), as_float64(xp, w), as_float64(xp, grad_out)
+        if config.transposed:
+            grad_x = self._conv(xp, g, w, config, config.out_size, config.in_size)
+            grad_w = self._conv_weight_adjoint(xp, g, x, config, config.in_size)
+        else:
+            grad_x = self._conv_input_adjoint(xp, g, w, config, config.in_size, config.out_size)
+            grad_w = self._conv_weight_adjoint(xp, x, g, config, config.out_size)
+        grad_b = g.sum(axis=(0, *range(2, g.ndim))) if config.bias else None
+        return to_host(grad_x), to_host(grad_w), to_host(grad_b)
