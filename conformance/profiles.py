@@ -1,0 +1,53 @@
+"""Hypothesis profiles, registered in one place.
+
+- dev (the local default): quick, random, the local example database.
+- ci: derandomized (the same examples every run), print_blob on, no deadline, no database.
+- nightly: thousands of examples per test, random seeds, the example database kept in
+  .hypothesis/nightly and, when CONFORMANCE_NIGHTLY_DB names a GitHub repository, multiplexed
+  read-only with the nightly job's uploaded database (Hypothesis' GitHubArtifactDatabase), so a
+  nightly failure replays locally.
+
+Choose with `--hypothesis-profile NAME` or the environment variable HYPOTHESIS_PROFILE.
+CONFORMANCE_MAX_EXAMPLES overrides max_examples of whichever profile is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.database import (
+    DirectoryBasedExampleDatabase,
+    GitHubArtifactDatabase,
+    MultiplexedDatabase,
+    ReadOnlyDatabase,
+)
+
+__all__ = ["PROFILES", "register_profiles", "nightly_database"]
+
+PROFILES = ("dev", "ci", "nightly")
+
+_QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.differing_executors]
+
+
+def nightly_database():
+    local = DirectoryBasedExampleDatabase(os.path.join(".hypothesis", "nightly"))
+    shared = os.environ.get("CONFORMANCE_NIGHTLY_DB")  # "owner/repo" of the nightly workflow
+    if not shared:
+        return local
+    owner, _, repo = shared.partition("/")
+    remote = GitHubArtifactDatabase(owner, repo, artifact_name="hypothesis-nightly-db")
+    return MultiplexedDatabase(local, ReadOnlyDatabase(remote))
+
+
+def register_profiles() -> None:
+    override = os.environ.get("CONFORMANCE_MAX_EXAMPLES")
+    extra = {"max_examples": int(override)} if override else {}
+    settings.register_profile(
+        "dev", max_examples=20, deadline=None, suppress_health_check=_QUIET, **extra)
+    settings.register_profile(
+        "ci", max_examples=40, deadline=None, derandomize=True, print_blob=True, database=None,
+        suppress_health_check=_QUIET, **extra)
+    settings.register_profile(
+        "nightly", max_examples=1000, deadline=None, print_blob=True, database=nightly_database(),
+        suppress_health_check=_QUIET, phases=list(Phase), **extra)

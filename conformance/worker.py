@@ -1,0 +1,70 @@
+"""The worker process behind conformance.isolation: serves one implementation's calls over pipes.
+
+Run as `python -m conformance.worker SPEC PRECISION`. Frames are a 4-byte big-endian length and a
+pickle: requests (method, args, kwargs); replies ("ok", value) or ("raise", type, message, traceback).
+A crash of the implementation ends this process, which the parent records as a `crash`.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import sys
+import traceback
+
+__all__ = ["read_frame", "write_frame", "serve"]
+
+
+def read_frame(stream):
+    header = stream.read(4)
+    if len(header) < 4:
+        return None
+    (size,) = struct.unpack(">I", header)
+    payload = stream.read(size)
+    if len(payload) < size:
+        return None
+    return pickle.loads(payload)
+
+
+def write_frame(stream, value) -> None:
+    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(struct.pack(">I", len(payload)) + payload)
+    stream.flush()
+
+
+def _load(spec: str, precision: str):
+    from conformance.registry import BUILTIN, get_implementation, load_implementation_spec
+
+    impl = get_implementation(spec) if spec in BUILTIN else load_implementation_spec(spec)
+    if precision != "default" and hasattr(impl, "precision"):
+        impl.precision = precision
+    return impl
+
+
+def serve(spec: str, precision: str) -> int:
+    requests = sys.stdin.buffer
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    # Anything the implementation prints must not corrupt the reply stream.
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    try:
+        impl = _load(spec, precision)
+    except BaseException as err:  # report why loading failed, then stop
+        write_frame(replies, ("raise", type(err).__name__, str(err), traceback.format_exc(limit=5)))
+        return 1
+    write_frame(replies, ("ok", {"name": impl.name, "is_reference": bool(getattr(impl, "is_reference", False)),
+                                 "devices": tuple(getattr(impl, "devices", ("cpu",)))}))
+    while True:
+        request = read_frame(requests)
+        if request is None:
+            return 0
+        method, args, kwargs = request
+        try:
+            value = getattr(impl, method)(*args, **kwargs)
+            write_frame(replies, ("ok", value))
+        except Exception as err:
+            write_frame(replies, ("raise", type(err).__name__, str(err), traceback.format_exc(limit=8)))
+
+
+if __name__ == "__main__":
+    sys.exit(serve(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "default"))
