@@ -67,10 +67,11 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
     dilation = tuple(draw(st.integers(1, max_dilation)) for _ in range(ndim))
     modes = ["explicit", "valid"] if transposed else ["explicit", "same", "valid"]
     mode = draw(st.sampled_from(modes))
+    # Every piece is drawn whatever the mode, so no mode has a shorter choice sequence than
+    # explicit zero padding: that keeps explicit padding the shrink target.
+    stride = tuple(draw(st.integers(1, max_stride)) for _ in range(ndim))
     if mode == "same":
         stride = (1,) * ndim
-    else:
-        stride = tuple(draw(st.integers(1, max_stride)) for _ in range(ndim))
 
     in_size, padding, output_padding = [], [], []
     for k, s, d in zip(kernel, stride, dilation):
@@ -79,15 +80,19 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
             size = 1 + draw(st.integers(0, 10))
             op = draw(st.integers(0, max(s, d) - 1))
             room = (size - 1) * s + span + op  # lo + hi may not exceed this (output size >= 1)
-            lo = draw(st.integers(0, min(max_padding, room))) if mode == "explicit" else 0
-            hi = draw(st.integers(0, min(max_padding, room - lo))) if mode == "explicit" else 0
+            lo = draw(st.integers(0, min(max_padding, room)))
+            hi = draw(st.integers(0, min(max_padding, room - lo)))
             output_padding.append(op)
         else:
-            lo = draw(st.integers(0, max_padding)) if mode == "explicit" else 0
-            hi = draw(st.integers(0, max_padding)) if mode == "explicit" else 0
+            lo = draw(st.integers(0, max_padding))
+            hi = draw(st.integers(0, max_padding))
+            if mode != "explicit":
+                lo = hi = 0
             smallest = 1 if mode == "same" else max(1, span + 1 - lo - hi)
             size = smallest + draw(st.integers(0, 10))
             output_padding.append(0)
+        if mode != "explicit":
+            lo = hi = 0
         in_size.append(size)
         padding.append((lo, hi))
 

@@ -115,7 +115,7 @@ class Im2colReference(Implementation):
             y = self._conv_input_adjoint(xp, x, w, config, config.out_size, config.in_size)
         else:
             y = self._conv(xp, x, w, config, config.in_size, config.out_size)
-        if config.bias:
+        if config.bias and b is not None:
             y = y + as_float64(xp, b).reshape((1, -1) + (1,) * config.ndim)
         return to_host(y)
 

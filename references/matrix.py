@@ -116,7 +116,7 @@ class MatrixReference(Implementation):
         columns = x.reshape(config.batch, math.prod(x.shape[1:])).T     # one column per sample
         y = (matrix.T @ columns) if config.transposed else (matrix @ columns)
         y = xp.asarray(y).T.reshape(config.output_shape)
-        if config.bias:
+        if config.bias and b is not None:
             y = y + as_float64(xp, b).reshape((1, -1) + (1,) * config.ndim)
         return to_host(y)
 

@@ -1,0 +1,66 @@
+"""`python -m conformance repro IMPL --config JSON ...`: re-run one example in a fresh process.
+
+Runs the implementation in this process (no worker), so a crash shows as the crash itself, and
+prints the verdict of each check with its statistics. Exit status: 0 pass, 1 finding, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("implementation", help="a built-in name (naive, torch, ...) or package.module:NAME")
+    parser.add_argument("--config", required=True, help="the config as JSON (ConvConfig.to_dict())")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--check", default="forward", choices=("forward", "gradient"))
+    parser.add_argument("--seed", type=int, default=0, help="the data seed of the example")
+    parser.add_argument("--values", default="normal", help="the value profile: normal, small_int or mixed")
+    parser.add_argument("--precision", default="default", choices=("default", "highest"))
+
+
+def run(args: argparse.Namespace) -> int:
+    from .config import ConvConfig, InvalidConfig
+    from .harness import Harness, Target
+    from .registry import BUILTIN, ImplementationLoadError
+    from .strategies import VALUE_PROFILES, ConvCase
+
+    try:
+        config = ConvConfig.from_json(args.config)
+    except InvalidConfig as err:
+        print(f"repro: invalid --config: {err}", file=sys.stderr)
+        return 2
+    except TypeError as err:
+        print(f"repro: invalid --config: {err}", file=sys.stderr)
+        return 2
+    if args.values not in VALUE_PROFILES:
+        print(f"repro: --values {args.values!r} is not one of {', '.join(VALUE_PROFILES)}", file=sys.stderr)
+        return 2
+    harness = Harness(writer=None, run_id="repro", isolation="none", precision=args.precision)
+    try:
+        impl = harness.implementation(args.implementation)
+    except ImplementationLoadError as err:
+        print(f"repro: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        print(f"repro: cannot load {args.implementation!r}: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
+    name = impl.name if args.implementation not in BUILTIN else args.implementation
+    target = Target(config.op_name, name, args.device, args.implementation)
+    case = ConvCase(config, args.seed, args.values)
+    print(f"{name} {config} on {args.device} [data seed {args.seed}, {args.values} values]")
+    outcome = harness.check(target, args.check, case, test_id="repro")
+    for record in outcome.records:
+        stats = record.get("stats") or {}
+        line = f"  {record['check']}: {record['status']}"
+        if record.get("kind"):
+            line += f" ({record['kind']})"
+        if stats.get("max_error_in_bounds") is not None:
+            line += f", max error {stats['max_error_in_bounds']:.3g} x bound, max abs error {stats['max_abs_error']:.3g}"
+        print(line)
+    if outcome.message:
+        print(outcome.message)
+    return 1 if outcome.failed else 0

@@ -1,0 +1,213 @@
+"""Planted-bug implementations: plausible mistakes a kernel author makes, for `--impl` and the mutation score.
+
+Each mutant wraps the naive reference and gets one thing wrong. Use as
+`pytest --impl tests.mutants:swapped_padding` (any name in MUTANTS), or `tests.mutants:correct` for
+a correct implementation plugged in the same way (it must never be flagged).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+
+from conformance import ConvConfig, Implementation
+from conformance.dtypes import storage_dtype
+from references.naive import NaiveReference
+
+__all__ = ["MUTANTS", "Mutant"]
+
+_naive = NaiveReference()
+
+
+class Mutant(Implementation):
+    """The naive reference with one planted bug; results are returned in the config's storage dtype."""
+
+    def __init__(self, name, *, config_change=None, forward_change=None, vjp_change=None, description=""):
+        self.name = name
+        self.description = description
+        self._config_change = config_change or (lambda c: c)
+        self._forward_change = forward_change or (lambda c, y, x, w, b: y)
+        self._vjp_change = vjp_change or (lambda c, grads, x, w, b, g: grads)
+
+    def forward(self, config, x, w, b=None, device="cpu"):
+        seen = self._config_change(config)
+        y = _naive.forward(seen, x, w, b)
+        y = self._forward_change(config, y, x, w, b)
+        return np.asarray(y).astype(storage_dtype(config.dtype))
+
+    def vjp(self, config, x, w, b, grad_out, device="cpu"):
+        seen = self._config_change(config)
+        grads = _naive.vjp(seen, x, w, b, grad_out)
+        grads = self._vjp_change(config, grads, x, w, b, grad_out)
+        return tuple(None if g is None else np.asarray(g).astype(storage_dtype(config.dtype)) for g in grads)
+
+
+def _swap_padding(c: ConvConfig) -> ConvConfig:
+    return c.replace(padding=tuple((hi, lo) for lo, hi in c.resolved_padding))
+
+
+def _flip_kernel_forward(c, y, x, w, b):
+    flipped = np.flip(np.asarray(w, dtype=np.float64), axis=tuple(range(2, 2 + c.ndim)))
+    return _naive.forward(c, x, flipped, b)
+
+
+def _missing_bias(c, y, x, w, b):
+    if not c.bias:
+        return y
+    return y - np.asarray(b, dtype=np.float64).reshape((1, -1) + (1,) * c.ndim)
+
+
+def _one_wrong_sign(c, y, x, w, b):
+    y = np.array(y, dtype=np.float64)
+    if y.size:
+        flat = y.reshape(-1)
+        flat[flat.size // 2] = -flat[flat.size // 2]
+    return y
+
+
+def _tap_off_by_one(c, y, x, w, b):
+    """Drops the last kernel tap of the last spatial dim (a loop bound written as k - 1)."""
+    if c.kernel[-1] == 1:
+        return y
+    w = np.array(w, dtype=np.float64)
+    w[..., -1] = 0.0
+    return _naive.forward(c, x, w, b)
+
+
+def _half_accumulation(c, y, x, w, b):
+    """Accumulates in the storage format of a half dtype, tap by tap, instead of float32."""
+    if c.dtype not in ("float16",):
+        return y
+    x16, w16 = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    total = np.zeros(c.output_shape, dtype=np.float16)
+    # One rounding per input channel slice: a cheap model of a float16 accumulator.
+    for ci in range(w16.shape[1]):
+        w_part = np.zeros_like(w16)
+        w_part[:, ci] = w16[:, ci]
+        part = _naive.forward(c.replace(bias=False), x16, w_part, None)
+        total = (total.astype(np.float64) + part).astype(np.float16)
+    if c.bias:
+        total = (total.astype(np.float64) + np.asarray(b, np.float64).reshape((1, -1) + (1,) * c.ndim))
+    return total
+
+
+def _grad_weight_scaled(c, grads, x, w, b, g):
+    gx, gw, gb = grads
+    return gx, np.asarray(gw) * (1 + 1e-3), gb
+
+
+def _grad_input_no_stride(c, grads, x, w, b, g):
+    """grad_input computed as if stride were 1 wherever that still gives the right shape."""
+    if all(s == 1 for s in c.stride) or c.transposed:
+        return grads
+    gx, gw, gb = grads
+    gx = np.array(gx)
+    gx[..., ::2] *= 0.5
+    return gx, gw, gb
+
+
+def _output_padding_zeroed(c, y, x, w, b):
+    """Fills the output_padding region with zeros instead of the taps that land there."""
+    if not c.transposed or not any(c.output_padding):
+        return y
+    y = np.array(y)
+    for dim, op in enumerate(c.output_padding):
+        if op:
+            index = [slice(None)] * y.ndim
+            index[2 + dim] = slice(y.shape[2 + dim] - op, None)
+            y[tuple(index)] = 0.0
+    return y
+
+
+def _groups_shuffled(c, y, x, w, b):
+    """Pairs each output group with the wrong input group (channel blocks rotated by one group)."""
+    if c.groups == 1:
+        return y
+    x = np.asarray(x, np.float64)
+    per_group = c.in_channels // c.groups
+    rotated = np.roll(x, per_group, axis=1)
+    return _naive.forward(c, rotated, w, b)
+
+
+def _dilation_ignored(c: ConvConfig) -> ConvConfig:
+    if all(d == 1 for d in c.dilation) or c.transposed:
+        return c
+    # Same output size is needed for a plausible silent bug: only when it stays valid and the same.
+    try:
+        candidate = c.replace(dilation=(1,) * c.ndim)
+    except ValueError:
+        return c
+    return candidate if candidate.out_size == c.out_size else c
+
+
+def _dilation_forward(c, y, x, w, b):
+    seen = _dilation_ignored(c)
+    return y if seen is c else _naive.forward(seen, x, w, b)
+
+
+def _transposed_weight_layout(c, y, x, w, b):
+    """Reads a transposed weight (C_in, C_out/g, k) as if it were (C_out/g, C_in, k) when square."""
+    if not c.transposed or c.groups != 1 or c.in_channels != c.out_channels:
+        return y
+    w = np.swapaxes(np.asarray(w, np.float64), 0, 1)
+    return _naive.forward(c, x, w, b)
+
+
+def _crash_on_stride_3(c, y, x, w, b):
+    if 3 in c.stride:
+        os.kill(os.getpid(), signal.SIGABRT)
+    return y
+
+
+def _hang_on_dilation_3(c, y, x, w, b):
+    if 3 in c.dilation:
+        time.sleep(3600)
+    return y
+
+
+MUTANTS = {
+    "swapped_padding": dict(config_change=_swap_padding, description="asymmetric padding applied (hi, lo)"),
+    "flipped_kernel": dict(forward_change=_flip_kernel_forward, description="true convolution (kernel flipped)"),
+    "missing_bias": dict(forward_change=_missing_bias, description="bias not added"),
+    "one_wrong_sign": dict(forward_change=_one_wrong_sign, description="one output element negated"),
+    "tap_off_by_one": dict(forward_change=_tap_off_by_one, description="last kernel tap skipped"),
+    "half_accumulation": dict(forward_change=_half_accumulation, description="float16 accumulated in float16"),
+    "grad_weight_scaled": dict(vjp_change=_grad_weight_scaled, description="grad_weight off by 0.1%"),
+    "grad_input_stride": dict(vjp_change=_grad_input_no_stride, description="grad_input wrong on strided configs"),
+    "output_padding_zeroed": dict(forward_change=_output_padding_zeroed,
+                                  description="output_padding region left zero"),
+    "groups_shuffled": dict(forward_change=_groups_shuffled, description="input groups paired with wrong outputs"),
+    "dilation_ignored": dict(forward_change=_dilation_forward, description="dilation ignored when shapes allow"),
+    "transposed_layout": dict(forward_change=_transposed_weight_layout,
+                              description="transposed weight read as (C_out, C_in)"),
+}
+
+
+def _factory(name):
+    def make():
+        return Mutant(name, **MUTANTS[name])
+
+    make.__name__ = name
+    return make
+
+
+for _name in MUTANTS:
+    globals()[_name] = _factory(_name)
+
+
+def correct():
+    """The naive reference under another name: plugged in through --impl, it must never be flagged."""
+    return Mutant("correct")
+
+
+def crashes_on_stride_3():
+    return Mutant("crashes_on_stride_3", forward_change=_crash_on_stride_3,
+                  description="aborts the process whenever a stride is 3")
+
+
+def hangs_on_dilation_3():
+    return Mutant("hangs_on_dilation_3", forward_change=_hang_on_dilation_3,
+                  description="sleeps for an hour whenever a dilation is 3")
