@@ -1,0 +1,34 @@
+"""`import conformance` (and a references-only check) imports no framework."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FRAMEWORKS = ("torch", "jax", "tensorflow", "cupy")
+
+SCRIPTS = {
+    "import conformance": "import conformance",
+    "strategies, harness, report": "import conformance.strategies, conformance.harness, conformance.compare",
+    "a references-only check": """
+from conformance import ConvConfig
+from conformance.harness import Harness, Target
+from conformance.strategies import ConvCase
+h = Harness(writer=None, run_id='t')
+for name in ('naive', 'im2col', 'matrix'):
+    case = ConvCase(ConvConfig(ndim=2, in_size=(4, 4), kernel=(2, 2), bias=True), 0, 'normal')
+    assert not h.check(Target('conv2d', name, 'cpu', name), 'gradient', case, test_id='t').failed
+""",
+    "adapter modules imported, not used": "import references.torch_adapter, references.jax_adapter, "
+                                          "references.tensorflow_adapter",
+}
+
+
+@pytest.mark.parametrize("script", list(SCRIPTS.values()), ids=list(SCRIPTS))
+def test_no_framework_in_sys_modules(script):
+    probe = script + "\nimport sys\nprint(','.join(m for m in %r if m in sys.modules))" % (FRAMEWORKS,)
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"imported: {result.stdout.strip()}"
