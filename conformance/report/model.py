@@ -273,7 +273,8 @@ def _findings(checks: list[dict]) -> list[dict]:
         failures_on_config[(impl, device, record.get("config_str"))].append((check, status, kind))
         key = (impl, op, device, status, kind, check)
         group = groups.get(key)
-        size = _size_key(record)
+        # Hypothesis' final, shrunk example (marked minimal, with its consensus) first; else the smallest.
+        size = (0 if record.get("minimal") else 1, _size_key(record))
         err = _error_in_bounds(record)
         if group is None:
             groups[key] = group = {"count": 0, "minimal": record, "size": size, "worst": record, "err": err, "tests": set()}
