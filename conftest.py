@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -50,6 +52,9 @@ def pytest_addoption(parser):
     group.addoption("--dtypes", default="float64,float32,float16,bfloat16", metavar="LIST",
                     help="comma-separated dtypes to draw (default: all four)")
     group.addoption("--no-conformance-report", action="store_true", help="do not write conformance.html")
+    group.addoption("--known-divergences", default=None, metavar="TOML",
+                    help="known divergences file (default: conformance/known_divergences.toml); "
+                         "'none' reports every divergence as a failure")
 
 
 def _is_worker(config) -> bool:
@@ -76,6 +81,7 @@ def pytest_configure(config):
     from conformance.config import DTYPES
 
     config.addinivalue_line("markers", "conformance: a differential conformance test")
+    _handle_sigterm_as_interrupt(config)
     dtypes = tuple(d.strip() for d in config.getoption("dtypes").split(",") if d.strip())
     bad = [d for d in dtypes if d not in DTYPES]
     if bad or not dtypes:
@@ -102,9 +108,10 @@ def pytest_configure(config):
     state.harness = Harness(writer=None, run_id=run_id, isolation=config.getoption("isolation"),
                             precision=config.getoption("precision"),
                             call_timeout=config.getoption("call_timeout"))
+    state.harness.known = _load_known(config)
     state.header = run_header(
         run_id, worker, argv=" ".join(sys.argv), devices=_devices(config),
-        precision_mode=config.getoption("precision"), hypothesis_profile=_settings._current_profile,
+        precision_mode=config.getoption("precision"), hypothesis_profile=_hypothesis_profile(config),
         seed=config.getoption("hypothesis_seed", None), isolation=config.getoption("isolation"),
         dtypes=list(dtypes))
     if conformance_run:
@@ -118,6 +125,48 @@ def pytest_configure(config):
         if ReportPlugin is not None:
             config.pluginmanager.register(ReportPlugin(report_dir, results_path), "conformance-report")
     _ = RecordWriter  # imported here so a broken install fails at configure, not mid-run
+
+
+def _load_known(config):
+    from conformance.known import DEFAULT_PATH, KnownDivergenceError, load_known_divergences
+
+    option = config.getoption("known_divergences")
+    if option == "none":
+        return None
+    path = Path(option) if option else DEFAULT_PATH
+    if option and not path.is_file():
+        raise pytest.UsageError(f"--known-divergences {option}: no such file")
+    try:
+        return load_known_divergences(path)
+    except KnownDivergenceError as err:
+        raise pytest.UsageError(f"--known-divergences: {err}") from None
+
+
+# ---- SIGTERM ends the run like Ctrl-C ---------------------------------------------------------------
+# pytest handles SIGINT only. CI runners and `timeout` send SIGTERM, whose default action kills the
+# process before pytest_sessionfinish: no run_end record, no conformance.html. Raising
+# KeyboardInterrupt instead gives the same orderly end as Ctrl-C (exit status 2, report written).
+
+
+def _handle_sigterm_as_interrupt(config) -> None:
+    """Until unconfigure, a first SIGTERM raises KeyboardInterrupt; a second gets the previous handler."""
+    if _is_worker(config) or threading.current_thread() is not threading.main_thread():
+        return  # xdist workers are ended by their controller; signals reach the main thread only
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is None:  # installed outside Python: nothing to restore but the default
+        previous = signal.SIG_DFL
+
+    def interrupt(signum, frame):
+        signal.signal(signal.SIGTERM, previous)  # insisting ends the process the usual way
+        raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, previous))
+
+
+def _hypothesis_profile(config) -> str:
+    """The profile the run uses: Hypothesis' plugin loads --hypothesis-profile after this conftest's configure."""
+    return config.getoption("--hypothesis-profile", None) or _settings._current_profile
 
 
 def pytest_configure_node(node):
@@ -215,6 +264,26 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("target", state.targets, ids=[t.id for t in state.targets])
 
 
+def pytest_terminal_summary(terminalreporter):
+    state = getattr(terminalreporter.config, "_conformance", None)
+    known = state.harness.known if state is not None else None
+    if known is None or state.writer is None or _is_worker(terminalreporter.config):
+        return
+    rows = known.status_record(state.run_id)["entries"]
+    stale = [r for r in rows if r["state"] == "fixed upstream?"]
+    reproduced = [r for r in rows if r["state"] == "reproduced"]
+    if reproduced:
+        terminalreporter.write_line("known divergences reproduced: " + ", ".join(
+            f"{r['id']} x{r['reproduced']}" for r in reproduced))
+    for row in stale:
+        terminalreporter.write_line(f"known divergence {row['id']} matched {row['matched']} examples but did not "
+                                    f"reproduce: fixed upstream? ({row['summary']})", yellow=True)
+    if not getattr(terminalreporter.config, "workerinput", None) and not terminalreporter.config.option.keyword:
+        unmatched = [r["id"] for r in rows if r["state"] == "matched nothing collected"]
+        if unmatched and state.harness._implementations:
+            terminalreporter.write_line("known divergences that matched nothing in this run: " + ", ".join(unmatched))
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session, config, items):
     """Remember which implementations the selected tests use: only those are asked for versions."""
@@ -240,6 +309,8 @@ def pytest_sessionfinish(session, exitstatus):
     if state is None:
         return
     state.harness.close()
+    if state.writer is not None and state.harness.known is not None and state.harness.known.entries:
+        state.writer.write(state.harness.known.status_record(state.run_id))
     if state.writer is not None:
         state.writer.write({
             "type": "run_end", "run_id": state.run_id, "worker": state.worker,

@@ -134,6 +134,8 @@ class Harness:
         tally = self._tallies.setdefault(test_id, _TestTally())
         tally.examples += 1
         tally.coverage.update(features_of(case.config))
+        if self.known is not None:
+            self.known.observe(target, case.config)
         outcome = self._evaluate(target, kind, case, test_id)
         if outcome.failed and final:
             consensus = self.consensus(target, kind, case)
@@ -216,7 +218,8 @@ class Harness:
             problems.append(f"grad_bias returned for a call without bias [{target.implementation} {config}]")
         message = "\n".join(problems)
         if problems:
-            message += "\n" + self._stats_line(records) + "\nreproduce: " + base["repro"]
+            stats_line = self._stats_line(records)
+            message += ("\n" + stats_line if stats_line else "") + "\nreproduce: " + base["repro"]
         return Outcome(statuses, records, message)
 
     def _event_from_exception(self, err, event, kind, target, case) -> Outcome:
@@ -327,6 +330,8 @@ class Harness:
                 continue
             if record.get("kind") == "shape":
                 parts.append(f"{record['check']}: shape {stats.get('shape_seen')} vs {stats.get('shape_expected')}")
+                continue
+            if "max_error_in_bounds" not in stats:  # not compared (not an array): its message says why
                 continue
             parts.append(
                 f"{record['check']}: max error {stats['max_error_in_bounds']:.3g} x bound, "

@@ -42,12 +42,15 @@ def nightly_database():
 
 def register_profiles() -> None:
     override = os.environ.get("CONFORMANCE_MAX_EXAMPLES")
-    extra = {"max_examples": int(override)} if override else {}
+
+    def examples(default: int) -> int:
+        return int(override) if override else default
+
     settings.register_profile(
-        "dev", max_examples=20, deadline=None, suppress_health_check=_QUIET, **extra)
+        "dev", max_examples=examples(20), deadline=None, suppress_health_check=_QUIET)
     settings.register_profile(
-        "ci", max_examples=40, deadline=None, derandomize=True, print_blob=True, database=None,
-        suppress_health_check=_QUIET, **extra)
+        "ci", max_examples=examples(40), deadline=None, derandomize=True, print_blob=True, database=None,
+        suppress_health_check=_QUIET)
     settings.register_profile(
-        "nightly", max_examples=1000, deadline=None, print_blob=True, database=nightly_database(),
-        suppress_health_check=_QUIET, phases=list(Phase), **extra)
+        "nightly", max_examples=examples(1000), deadline=None, print_blob=True, database=nightly_database(),
+        suppress_health_check=_QUIET, phases=list(Phase))

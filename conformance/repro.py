@@ -36,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
     except TypeError as err:
         print(f"repro: invalid --config: {err}", file=sys.stderr)
         return 2
+    if not 0 <= args.seed < 2**32:  # the range the strategies draw data seeds from
+        print(f"repro: --seed {args.seed} must be between 0 and 2**32 - 1 (copy it from the record's repro)",
+              file=sys.stderr)
+        return 2
     if args.values not in VALUE_PROFILES:
         print(f"repro: --values {args.values!r} is not one of {', '.join(VALUE_PROFILES)}", file=sys.stderr)
         return 2

@@ -1,0 +1,175 @@
+"""Known divergences as data: conformance/known_divergences.toml, matched declaratively.
+
+An entry says which implementation(s) diverge, on which configs (a `when` table of declarative
+conditions), how (the expected status and, for a mismatch, its kind and checks), how we classify it
+and where it is reported upstream. An example that matches an entry and diverges as described is
+recorded as `known` instead of failing; the run counts, per entry, how many examples matched its
+conditions and how many reproduced it, so an entry that no longer reproduces shows as
+"fixed upstream?" and one that matched nothing is warned about.
+
+Conditions in `when` (all must hold; a list means "any of"):
+- op, device, implementation: names;
+- any ConvConfig field or property (dtype, batch, groups, transposed, bias, padding, ndim, ...):
+  equal to the value, or in the list;
+- NAME_gt / NAME_ge / NAME_lt / NAME_le: a numeric field or property compared with the value;
+- any_NAME_gt / any_NAME_eq ... : true when some spatial dim of a tuple field (stride, dilation,
+  kernel, in_size, out_size, output_padding) satisfies it;
+- asymmetric_padding: true / false.
+"""
+
+from __future__ import annotations
+
+import operator
+import tomllib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import ConvConfig
+
+__all__ = ["KnownDivergence", "KnownDivergences", "load_known_divergences", "DEFAULT_PATH", "KnownDivergenceError"]
+
+DEFAULT_PATH = Path(__file__).with_name("known_divergences.toml")
+CLASSIFICATIONS = ("bug", "semantic difference", "unsupported", "precision")
+EXPECTED = ("mismatch", "error", "crash", "timeout")
+_OPS = {"gt": operator.gt, "ge": operator.ge, "lt": operator.lt, "le": operator.le, "eq": operator.eq}
+
+
+class KnownDivergenceError(ValueError):
+    """A malformed entry in the known-divergences file."""
+
+
+@dataclass
+class KnownDivergence:
+    id: str
+    implementations: tuple[str, ...]
+    summary: str
+    classification: str
+    expected: str
+    checks: tuple[str, ...]
+    kind: str | None
+    when: dict[str, Any]
+    upstream: str
+    reproducer: str = ""
+    minimal_config: dict[str, Any] | None = None
+    who_is_right: str = ""
+
+    def applies(self, implementation: str, op: str, device: str, config: ConvConfig) -> bool:
+        if implementation not in self.implementations:
+            return False
+        context = {"op": op, "device": device, "implementation": implementation}
+        return all(_holds(name, want, config, context) for name, want in self.when.items())
+
+    def reproduces(self, check: str, status: str, kind: str | None) -> bool:
+        if status != self.expected:
+            return False
+        if self.checks and check not in self.checks and not (check == "gradient" and "gradient" in self.checks):
+            return False
+        return self.kind is None or kind == self.kind
+
+
+def _value(name: str, config: ConvConfig, context: dict[str, str]) -> Any:
+    if name in context:
+        return context[name]
+    if name == "asymmetric_padding":
+        return config.is_asymmetric and not isinstance(config.padding, str)
+    if not hasattr(config, name):
+        raise KnownDivergenceError(f"unknown condition field {name!r}")
+    value = getattr(config, name)
+    return list(value) if isinstance(value, tuple) and name != "padding" else value
+
+
+def _holds(name: str, want: Any, config: ConvConfig, context: dict[str, str]) -> bool:
+    if name.startswith("any_"):
+        field_name, _, op = name[4:].rpartition("_")
+        values = _value(field_name, config, context)
+        return any(_OPS[op](v, want) for v in values)
+    base, _, op = name.rpartition("_")
+    if op in _OPS and base:
+        return _OPS[op](_value(base, config, context), want)
+    value = _value(name, config, context)
+    if isinstance(want, list) and not isinstance(value, list):
+        return value in want
+    return value == want
+
+
+@dataclass
+class KnownDivergences:
+    entries: list[KnownDivergence]
+    matched: Counter = field(default_factory=Counter)      # examples whose config matched an entry's conditions
+    reproduced: Counter = field(default_factory=Counter)   # ... and diverged as described
+
+    def _match(self, target, config, check, status, kind) -> str | None:
+        for entry in self.entries:
+            if entry.applies(target.implementation, target.op, target.device, config) and entry.reproduces(
+                    check, status, kind):
+                self.reproduced[entry.id] += 1
+                return entry.id
+        return None
+
+    def match(self, target, config: ConvConfig, check: str, verdict) -> str | None:
+        """The id of the entry this value/shape verdict reproduces, or None."""
+        return self._match(target, config, check, verdict.status, verdict.kind)
+
+    def match_event(self, target, config: ConvConfig, record: dict) -> str | None:
+        """The id of the entry this crash/error/timeout reproduces, or None."""
+        return self._match(target, config, record["check"], record["status"], None)
+
+    def observe(self, target, config: ConvConfig) -> None:
+        """Count an example for every entry whose conditions it meets (for "fixed upstream?")."""
+        for entry in self.entries:
+            if entry.applies(target.implementation, target.op, target.device, config):
+                self.matched[entry.id] += 1
+
+    def status_record(self, run_id: str) -> dict:
+        rows = []
+        for entry in self.entries:
+            matched, reproduced = self.matched[entry.id], self.reproduced[entry.id]
+            if matched == 0:
+                state = "matched nothing collected"
+            elif reproduced == 0:
+                state = "fixed upstream?"
+            else:
+                state = "reproduced"
+            rows.append({"id": entry.id, "implementations": list(entry.implementations), "summary": entry.summary,
+                         "classification": entry.classification, "upstream": entry.upstream,
+                         "matched": matched, "reproduced": reproduced, "state": state,
+                         "reproducer": entry.reproducer})
+        return {"type": "known_divergences", "run_id": run_id, "entries": rows}
+
+
+def load_known_divergences(path: str | Path = DEFAULT_PATH) -> KnownDivergences:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return KnownDivergences([])
+    except tomllib.TOMLDecodeError as err:
+        raise KnownDivergenceError(f"{path}: not valid TOML: {err}") from None
+    entries, seen = [], set()
+    for number, raw in enumerate(data.get("divergence", []), start=1):
+        where = f"{path.name} entry {number} ({raw.get('id', 'no id')})"
+        for required in ("id", "implementations", "summary", "classification", "expected", "upstream"):
+            if required not in raw:
+                raise KnownDivergenceError(f"{where}: missing field {required!r}")
+        if raw["id"] in seen:
+            raise KnownDivergenceError(f"{where}: duplicate id {raw['id']!r}")
+        seen.add(raw["id"])
+        if raw["classification"] not in CLASSIFICATIONS:
+            raise KnownDivergenceError(f"{where}: classification {raw['classification']!r} not in {CLASSIFICATIONS}")
+        if raw["expected"] not in EXPECTED:
+            raise KnownDivergenceError(f"{where}: expected {raw['expected']!r} not in {EXPECTED}")
+        minimal = raw.get("minimal_config")
+        if minimal is not None:
+            try:
+                ConvConfig.from_dict(minimal)
+            except ValueError as err:
+                raise KnownDivergenceError(f"{where}: minimal_config is invalid: {err}") from None
+        entries.append(KnownDivergence(
+            id=raw["id"], implementations=tuple(raw["implementations"]), summary=raw["summary"],
+            classification=raw["classification"], expected=raw["expected"], checks=tuple(raw.get("checks", ())),
+            kind=raw.get("kind"), when=dict(raw.get("when", {})), upstream=raw["upstream"],
+            reproducer=raw.get("reproducer", ""), minimal_config=minimal, who_is_right=raw.get("who_is_right", ""),
+        ))
+    return KnownDivergences(entries)
