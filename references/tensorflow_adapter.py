@@ -1,0 +1,277 @@
+"""TensorFlow adapter: the project's PyTorch-convention calls computed with TensorFlow's public ops.
+
+Importing this module does not import TensorFlow; the first call that needs it does (through
+`references._tf_ops`, which holds the TensorFlow graph of each case).
+
+Which TensorFlow API each case exercises (details in `references._tf_ops`):
+
+==========================================  =================================================================
+case                                        TensorFlow API
+==========================================  =================================================================
+conv, dilation 1                            tf.nn.conv1d / conv2d / conv3d, TF strides; "SAME"/"VALID"
+                                            strings for "same"/"valid"; conv2d's explicit padding list
+                                            for 2-d pairs, tf.pad + "VALID" for 1-d/3-d pairs
+conv, dilation > 1                          tf.nn.convolution(dilations=d, strides=1), then a strided
+                                            slice for stride > 1 (tf.nn.convolution refuses both together)
+conv, groups > 1                            one call per group, tf.split / tf.concat (CPU has no grouped
+                                            gradients and no grouped Conv3D)
+conv_transpose, groups 1, dilation 1        tf.nn.conv_transpose("VALID", output_shape) + crop
+conv_transpose, groups > 1 or dilation > 1  zero insertion + the conv routes above with the flipped kernel
+bias                                        tf.nn.bias_add
+gradients                                   tf.GradientTape through the same graph
+==========================================  =================================================================
+
+Devices: "cpu" computes under tf.device('/CPU:0') channels-last (NWC/NHWC/NDHWC: TF's CPU kernels
+are channels-last); "cuda" under tf.device('/GPU:0') channels-first (NCW/NCHW/NCDHW), and the
+result must report a GPU device.
+
+Arithmetic (measured on this CPU, see `arithmetic` and tests/repro/tf_half_precision_rounding.py):
+float32 and float64 accumulate in their own format. The half formats do not always accumulate in
+float32 and round once:
+- float16 on CPU: gradients round partial sums to float16 (up to 16 u against the float32 model on
+  positive data), and so do some forward kernels (small convolutions: up to 4 u), and the bias
+  gradient; declared as float16 accumulation for every result.
+- bfloat16 on CPU: the forward accumulates in float32. Gradients taken by oneDNN do too (1.0 u on
+  positive data), but others round to bfloat16 (conv2d with an explicit padding list: 4.6 u on 6
+  terms; every gradient with TF_ENABLE_ONEDNN_OPTS=0), and the bias gradient is summed in
+  bfloat16; declared as bfloat16 accumulation for the three gradients.
+- both, on every device: tf.nn has no fused conv + bias, so a forward result with bias is rounded
+  twice (before and after tf.nn.bias_add).
+`arithmetic()` declares what the harness's model asks of every framework (half formats accumulate in
+float32 and round once), so the extra roundings above show as divergences, filed as precision
+entries in conformance/known_divergences.toml; `measured_arithmetic(config, device, check)` states
+what TF was measured to do, per result.
+
+Known upstream divergence (not worked around): with oneDNN on, float32/bfloat16 convolutions of an
+empty batch (N = 0) return a tensor of the *input's* shape; a bias add then raises "Incompatible
+shapes". See `known_divergence` and tests/repro/tf_empty_batch_shape.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy as np
+
+from conformance.arithmetic import Arithmetic, default_arithmetic
+from conformance.config import ConvConfig
+from conformance.registry import Implementation
+
+__all__ = ["TensorFlowAdapter", "import_tensorflow", "gpu_unavailable_reason", "tf_device_name",
+           "channels_first", "onednn_enabled", "known_divergence", "measured_arithmetic"]
+
+_TF_DTYPES = {"float64": "float64", "float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
+
+
+def import_tensorflow():
+    """tensorflow, imported on first use with its C++ banners quieted (unless the user set the level)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    return tf
+
+
+# ---- device selection: small functions, each testable with monkeypatch ---------------------------
+
+
+def _visible_gpus() -> list:
+    return import_tensorflow().config.list_physical_devices("GPU")
+
+
+def gpu_unavailable_reason() -> str | None:
+    """None when TensorFlow sees a GPU, else why "cuda" cannot run."""
+    if _visible_gpus():
+        return None
+    tf = import_tensorflow()
+    build = "tensorflow-cpu" if not tf.test.is_built_with_cuda() else "tensorflow"
+    return f"tensorflow: no GPU visible ({build} {tf.__version__})"
+
+
+def tf_device_name(device: str) -> str:
+    """The TensorFlow device string for our device name."""
+    names = {"cpu": "/CPU:0", "cuda": "/GPU:0"}
+    if device not in names:
+        raise ValueError(f"device={device!r} is not one of {sorted(names)}")
+    return names[device]
+
+
+def channels_first(device: str) -> bool:
+    """Channels-first on GPU (cuDNN's native layout); channels-last on CPU, the only one TF's CPU
+    kernels take in every dtype ("Conv2D op currently only supports the NHWC tensor format on the CPU")."""
+    return device == "cuda"
+
+
+def onednn_enabled() -> bool:
+    """TF's CPU oneDNN path: on unless TF_ENABLE_ONEDNN_OPTS is "0"/"false" (TF's default on x86)."""
+    return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip().lower() not in ("0", "false")
+
+
+def _gpu_has_tf32() -> bool:
+    """Whether GPU:0 is Ampere or later (compute capability >= 8.0), where TF32 exists."""
+    tf = import_tensorflow()
+    gpus = _visible_gpus()
+    if not gpus:
+        return False
+    details = tf.config.experimental.get_device_details(gpus[0])
+    return tuple(details.get("compute_capability", (0, 0))) >= (8, 0)
+
+
+def known_divergence(config: ConvConfig, device: str = "cpu") -> str | None:
+    """An upstream TensorFlow bug this config hits (the adapter does not hide it), else None."""
+    if (device == "cpu" and config.batch == 0 and config.dtype in ("float32", "bfloat16")
+            and onednn_enabled()):
+        return ("tensorflow (upstream): with oneDNN on, a float32/bfloat16 convolution of an empty batch "
+                "returns the input's shape instead of the output's (bias_add then raises 'Incompatible "
+                "shapes'); repro tests/repro/tf_empty_batch_shape.py")
+    return None
+
+
+def measured_arithmetic(config: ConvConfig, device: str = "cpu", check: str | None = None) -> Arithmetic:
+    """What TF was measured to do for one result (`check`), or the loosest over all results without it."""
+    rounded = _half_rounded_checks(config, device)
+    if check is None and rounded or check in rounded:
+        return Arithmetic(accumulation=config.dtype, output=config.dtype,
+                          note=f"TF rounds partial sums to {config.dtype} for {', '.join(sorted(rounded))}")
+    return default_arithmetic(config.dtype)
+
+
+def _half_rounded_checks(config: ConvConfig, device: str) -> frozenset[str]:
+    """The checks whose partial sums TF rounds to the half format (measured on CPU; see the module docstring)."""
+    if config.dtype not in ("float16", "bfloat16"):
+        return frozenset()
+    # tf.nn has no fused conv + bias: the convolution is rounded before tf.nn.bias_add, on every device.
+    rounded = {"forward"} if config.bias else set()
+    if device == "cpu":
+        if config.dtype == "float16":
+            rounded |= {"forward", "grad_input", "grad_weight", "grad_bias"}
+        else:
+            # oneDNN's bfloat16 gradients accumulate in float32, but calls it does not take (e.g.
+            # conv2d with an explicit padding list, or oneDNN off) fall back to kernels that round.
+            rounded |= {"grad_input", "grad_weight", "grad_bias"}
+    return frozenset(rounded)
+
+
+class TensorFlowAdapter(Implementation):
+    """TensorFlow's public convolution ops behind the project's interface (see the module docstring).
+
+    - precision: "default" (TF's settings as they are) or "highest" (TF32 execution disabled during
+      each call and restored after).
+
+    Arrays: x (N, C_in, *in), w (C_out, C_in/groups, *k) or (C_in, C_out/groups, *k) when
+    transposed, b (C_out,) or None, in the config dtype's NumPy storage type; results likewise
+    (bfloat16 results as float32).
+    """
+
+    name = "tensorflow"
+    devices = ("cpu", "cuda")
+
+    def __init__(self, precision: str = "default"):
+        if precision not in ("default", "highest"):
+            raise ValueError(f"precision={precision!r} must be 'default' or 'highest'")
+        self.precision = precision
+
+    # ---- capabilities ----------------------------------------------------------------------------
+
+    def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
+        reason = super().supports(config, device)
+        if reason:
+            return reason
+        if device == "cuda":
+            return gpu_unavailable_reason()
+        # Every CPU config is computable through TF's own ops (composition covers the native gaps).
+        return None
+
+    def _tf32_active(self, device: str) -> bool:
+        if device != "cuda" or self.precision == "highest":
+            return False
+        tf = import_tensorflow()
+        return bool(tf.config.experimental.tensor_float_32_execution_enabled()) and _gpu_has_tf32()
+
+    def arithmetic(self, config: ConvConfig, device: str = "cpu") -> Arithmetic:
+        """The declared arithmetic: TF32 where TF enables it, else the harness's model for the dtype.
+
+        TF's measured half-format roundings are not declared away here: they are divergences
+        (see `measured_arithmetic` and conformance/known_divergences.toml).
+        """
+        if config.dtype == "float32" and self._tf32_active(device):
+            return Arithmetic(accumulation="float32", output="float32", operands="tfloat32",
+                              note="TF32 execution enabled on an Ampere-or-later GPU")
+        return default_arithmetic(config.dtype)
+
+    def versions(self) -> dict[str, str]:
+        tf = import_tensorflow()
+        return {"tensorflow": tf.__version__, "numpy": np.__version__}
+
+    def settings(self, device: str = "cpu") -> dict[str, object]:
+        tf = import_tensorflow()
+        return {
+            "tf.config.experimental.tensor_float_32_execution_enabled":
+                bool(tf.config.experimental.tensor_float_32_execution_enabled()),
+            "adapter.precision": self.precision,
+            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (oneDNN on by default)"),
+            "data_format": "channels_first" if channels_first(device) else "channels_last",
+            "tf.device": tf_device_name(device),
+        }
+
+    # ---- computation -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _precision_scope(self):
+        tf = import_tensorflow()
+        if self.precision != "highest":
+            yield
+            return
+        previous = tf.config.experimental.tensor_float_32_execution_enabled()
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+        try:
+            yield
+        finally:
+            tf.config.experimental.enable_tensor_float_32_execution(previous)
+
+    def _to_tf(self, array, config: ConvConfig):
+        tf = import_tensorflow()
+        if array is None:
+            return None
+        # bfloat16 arrives as bfloat16-exact float32, so the cast is exact.
+        return tf.cast(tf.constant(np.asarray(array)), _TF_DTYPES[config.dtype])
+
+    @staticmethod
+    def _to_numpy(tensor, config: ConvConfig, device: str) -> np.ndarray:
+        tf = import_tensorflow()
+        if device == "cuda" and "GPU" not in tensor.device:
+            raise RuntimeError(f"tensorflow computed on {tensor.device!r}, not on a GPU, for {config} on cuda")
+        if config.dtype == "bfloat16":
+            tensor = tf.cast(tensor, tf.float32)
+        return tensor.numpy()
+
+    def _run(self, config: ConvConfig, device: str, body):
+        from . import _tf_ops
+
+        tf = import_tensorflow()
+        plan = _tf_ops.make_plan(config, channels_first(device))
+        with self._precision_scope(), tf.device(tf_device_name(device)):
+            return body(tf, _tf_ops, plan)
+
+    def forward(self, config: ConvConfig, x, w, b=None, device: str = "cpu") -> np.ndarray:
+        def body(tf, ops, plan):
+            y = ops.conv_graph(config, plan, self._to_tf(x, config), self._to_tf(w, config),
+                               self._to_tf(b, config) if config.bias else None)
+            return self._to_numpy(y, config, device)
+
+        return self._run(config, device, body)
+
+    def vjp(self, config: ConvConfig, x, w, b, grad_out, device: str = "cpu"):
+        def body(tf, ops, plan):
+            tensors = [self._to_tf(x, config), self._to_tf(w, config)]
+            if config.bias:
+                tensors.append(self._to_tf(b, config))
+            with tf.GradientTape() as tape:
+                tape.watch(tensors)
+                y = ops.conv_graph(config, plan, *tensors)
+            grads = tape.gradient(y, tensors, output_gradients=self._to_tf(grad_out, config),
+                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            grads = [self._to_numpy(g, config, device) for g in grads]
+            return grads[0], grads[1], grads[2] if config.bias else None
+
+        return self._run(config, device, body)
