@@ -123,7 +123,7 @@ def pytest_configure(config):
         except ImportError:  # the report package is optional for the harness itself
             ReportPlugin = None
         if ReportPlugin is not None:
-            config.pluginmanager.register(ReportPlugin(report_dir, results_path), "conformance-report")
+            config.pluginmanager.register(ReportPlugin(report_dir, results_path, run_id=run_id), "conformance-report")
     _ = RecordWriter  # imported here so a broken install fails at configure, not mid-run
 
 

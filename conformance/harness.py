@@ -173,7 +173,12 @@ class Harness:
         try:
             reason = impl.supports(config, device)
             arithmetic = impl.arithmetic(config, device) if reason is None else None
-        except (ImplementationCrashed, ImplementationTimeout, ImplementationRaised) as err:
+        except (ImplementationRaised, ImportError) as err:
+            if not _is_missing_module(err):
+                return self._event_from_exception(err, event, kind, target, case, test_id)
+            # A framework that is not installed is a capability gap of this machine, not a finding.
+            reason = f"{target.implementation}: not installed here ({getattr(err, 'message', err)})"
+        except (ImplementationCrashed, ImplementationTimeout) as err:
             return self._event_from_exception(err, event, kind, target, case, test_id)
         if reason is not None:
             records = [dict(base, check=c, status="unsupported", reason=str(reason), message=str(reason))
@@ -347,6 +352,12 @@ class Harness:
         return "; ".join(parts)
 
 
+def _is_missing_module(err: Exception) -> bool:
+    if isinstance(err, ImplementationRaised):
+        return err.type_name in ("ModuleNotFoundError", "ImportError")
+    return isinstance(err, ImportError)
+
+
 def _consensus_line(consensus: dict[str, dict[str, str]], name: str) -> str:
     if not consensus:
         return ""
@@ -375,6 +386,6 @@ def run_header(run_id: str, worker: str, **fields: Any) -> dict[str, Any]:
     except ImportError:
         pass
     return {"type": "run", "run_id": run_id, "worker": worker,
-            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "started": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
             "pid": os.getpid(), "versions": versions, **fields}
 

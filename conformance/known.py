@@ -46,7 +46,7 @@ class KnownDivergence:
     implementations: tuple[str, ...]
     summary: str
     classification: str
-    expected: str
+    expected: tuple[str, ...]
     checks: tuple[str, ...]
     kind: str | None
     when: dict[str, Any]
@@ -54,6 +54,7 @@ class KnownDivergence:
     reproducer: str = ""
     minimal_config: dict[str, Any] | None = None
     who_is_right: str = ""
+    max_error_in_bounds: float | None = None  # a precision entry covers errors up to this many bounds only
 
     def applies(self, implementation: str, op: str, device: str, config: ConvConfig) -> bool:
         if implementation not in self.implementations:
@@ -61,8 +62,10 @@ class KnownDivergence:
         context = {"op": op, "device": device, "implementation": implementation}
         return all(_holds(name, want, config, context) for name, want in self.when.items())
 
-    def reproduces(self, check: str, status: str, kind: str | None) -> bool:
-        if status != self.expected:
+    def reproduces(self, check: str, status: str, kind: str | None, ratio: float | None = None) -> bool:
+        if status not in self.expected:
+            return False
+        if self.max_error_in_bounds is not None and (ratio is None or ratio > self.max_error_in_bounds):
             return False
         if self.checks and check not in self.checks and not (check == "gradient" and "gradient" in self.checks):
             return False
@@ -100,17 +103,18 @@ class KnownDivergences:
     matched: Counter = field(default_factory=Counter)      # examples whose config matched an entry's conditions
     reproduced: Counter = field(default_factory=Counter)   # ... and diverged as described
 
-    def _match(self, target, config, check, status, kind) -> str | None:
+    def _match(self, target, config, check, status, kind, ratio=None) -> str | None:
         for entry in self.entries:
             if entry.applies(target.implementation, target.op, target.device, config) and entry.reproduces(
-                    check, status, kind):
+                    check, status, kind, ratio):
                 self.reproduced[entry.id] += 1
                 return entry.id
         return None
 
     def match(self, target, config: ConvConfig, check: str, verdict) -> str | None:
         """The id of the entry this value/shape verdict reproduces, or None."""
-        return self._match(target, config, check, verdict.status, verdict.kind)
+        ratio = (verdict.stats or {}).get("max_error_in_bounds")
+        return self._match(target, config, check, verdict.status, verdict.kind, ratio)
 
     def match_event(self, target, config: ConvConfig, record: dict) -> str | None:
         """The id of the entry this crash/error/timeout reproduces, or None."""
@@ -158,8 +162,9 @@ def load_known_divergences(path: str | Path = DEFAULT_PATH) -> KnownDivergences:
         seen.add(raw["id"])
         if raw["classification"] not in CLASSIFICATIONS:
             raise KnownDivergenceError(f"{where}: classification {raw['classification']!r} not in {CLASSIFICATIONS}")
-        if raw["expected"] not in EXPECTED:
-            raise KnownDivergenceError(f"{where}: expected {raw['expected']!r} not in {EXPECTED}")
+        expected = (raw["expected"],) if isinstance(raw["expected"], str) else tuple(raw["expected"])
+        if not expected or any(e not in EXPECTED for e in expected):
+            raise KnownDivergenceError(f"{where}: expected {raw['expected']!r}: each must be one of {EXPECTED}")
         minimal = raw.get("minimal_config")
         if minimal is not None:
             try:
@@ -168,8 +173,9 @@ def load_known_divergences(path: str | Path = DEFAULT_PATH) -> KnownDivergences:
                 raise KnownDivergenceError(f"{where}: minimal_config is invalid: {err}") from None
         entries.append(KnownDivergence(
             id=raw["id"], implementations=tuple(raw["implementations"]), summary=raw["summary"],
-            classification=raw["classification"], expected=raw["expected"], checks=tuple(raw.get("checks", ())),
+            classification=raw["classification"], expected=expected, checks=tuple(raw.get("checks", ())),
             kind=raw.get("kind"), when=dict(raw.get("when", {})), upstream=raw["upstream"],
             reproducer=raw.get("reproducer", ""), minimal_config=minimal, who_is_right=raw.get("who_is_right", ""),
+            max_error_in_bounds=raw.get("max_error_in_bounds"),
         ))
     return KnownDivergences(entries)

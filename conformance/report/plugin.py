@@ -35,9 +35,10 @@ class ReportPlugin:
     - results_path: the main results file (always read when it exists).
     """
 
-    def __init__(self, report_dir: Path | str, results_path: Path | str) -> None:
+    def __init__(self, report_dir: Path | str, results_path: Path | str, run_id: str | None = None) -> None:
         self.report_dir = Path(report_dir)
         self.results_path = Path(results_path)
+        self.run_id = run_id
         self.started = time.time()
         self.summary: Any = None
         self.problem: str | None = None
@@ -91,7 +92,11 @@ class ReportPlugin:
 
             with _gc_paused():
                 result = read_records(paths)
-            _keep_this_session(result, self.started - _CLOCK_SLACK_S)
+            if self.run_id is not None:
+                # The run id is shared by this run's xdist workers: keep exactly this run's records.
+                result.records = [r for r in result.records if r.get("run_id") in (self.run_id, None)]
+            else:
+                _keep_this_session(result, self.started - _CLOCK_SLACK_S)
             if not result.records:
                 self.problem = f"no records in {', '.join(map(str, paths))}"
                 return

@@ -1,0 +1,267 @@
+"""JAX adapter: jax.lax.conv_general_dilated / jax.lax.conv_transpose, gradients by jax.vjp.
+
+Arrays keep PyTorch's layouts (channels first), described to XLA by dimension numbers:
+x: (N, C_in, *in_size) as 'NCH' / 'NCHW' / 'NCHWD'; w: (C_out, C_in/groups, *kernel) as
+'OIH' / 'OIHW' / 'OIHWD' (for transposed: (C_in, C_out/groups, *kernel), see below); b: (C_out,).
+NumPy in (the config dtype's storage type), NumPy out (bfloat16 results as float32 arrays).
+
+jax is imported on first use. Calls run eagerly (no jit per example: every new shape would
+compile anyway). float64 enables x64 only around the call (`jax.enable_x64`, a context-local
+setting), so the rest of the process keeps JAX's float32 default.
+
+Transposed convolution in PyTorch's meaning is the gradient of an ordinary convolution, i.e. a
+stride-1 convolution over the input dilated by `stride` (lhs_dilation) with the kernel flipped
+and its channel axes swapped, padded per dim by
+
+    lo' = d*(k-1) - lo,    hi' = d*(k-1) - hi + output_padding.
+
+groups == 1 goes through jax.lax.conv_transpose(transpose_kernel=True), which does exactly that
+(explicit pairs are passed through unchanged); groups > 1 through conv_general_dilated with the
+kernel rearranged here, because conv_transpose has no feature_group_count. Both use lhs_dilation,
+the path users' code (lax.conv_transpose, Flax ConvTranspose) takes: XLA:CPU is known to abort
+the process on the gradients of some of these configs (see tests/repro/).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+
+import numpy as np
+
+from conformance.arithmetic import Arithmetic, default_arithmetic
+from conformance.config import ConvConfig
+from conformance.registry import Implementation
+
+__all__ = [
+    "JaxAdapter",
+    "dimension_numbers",
+    "transposed_padding",
+    "gpu_unavailable_reason",
+    "gpu_supports_tf32",
+]
+
+PRECISIONS = ("default", "highest")
+
+# jax_default_matmul_precision values that keep full float32 on GPUs (None/"default"/"high"/
+# "tensorfloat32"/"bfloat16" all let XLA:GPU use TF32 on Ampere and later).
+_FULL_FP32_NAMES = ("highest", "float32", "F32_F32_F32")
+
+
+def _jax():
+    return importlib.import_module("jax")
+
+
+def dimension_numbers(ndim: int) -> tuple[str, str, str]:
+    """PyTorch's channels-first layouts in XLA's letters: ('NCHW', 'OIHW', 'NCHW') for ndim 2."""
+    spatial = "HWD"[:ndim]
+    return ("NC" + spatial, "OI" + spatial, "NC" + spatial)
+
+
+def transposed_padding(config: ConvConfig) -> tuple[tuple[int, int], ...]:
+    """Padding of the lhs-dilated stride-1 convolution equal to config's transposed convolution.
+
+    The full (unpadded) transposed output needs d*(k-1) zeros on both sides of the dilated input;
+    PyTorch's padding removes (lo, hi) from it and output_padding adds zeros at the end. Values
+    can be negative (lo > d*(k-1)): they crop, as lax.conv_transpose does for such padding.
+    """
+    return tuple(
+        (d * (k - 1) - lo, d * (k - 1) - hi + op)
+        for k, d, (lo, hi), op in zip(config.kernel, config.dilation, config.resolved_padding, config.output_padding)
+    )
+
+
+# ---- device selection (small functions so tests can monkeypatch them on a CPU machine) ----
+
+
+def _jax_device(jax, device: str):
+    if device == "cpu":
+        return jax.devices("cpu")[0]
+    return jax.devices("gpu")[0]
+
+
+def gpu_unavailable_reason(jax=None) -> str | None:
+    """None when JAX has a GPU backend, else a sentence naming the backends it sees."""
+    jax = jax or _jax()
+    try:
+        jax.devices("gpu")
+        return None
+    except RuntimeError as err:
+        seen = ", ".join(sorted({d.platform for d in jax.devices()}))
+        first_line = str(err).splitlines()[0][:160]
+        return f"jax {jax.__version__}: no GPU backend (backends seen: {seen}; jax.devices('gpu'): {first_line})"
+
+
+def gpu_supports_tf32(jax=None) -> bool:
+    """TF32 exists on NVIDIA compute capability >= 8.0; ROCm/other GPUs: assume not."""
+    jax = jax or _jax()
+    capability = getattr(jax.devices("gpu")[0], "compute_capability", None)
+    if not capability:
+        return False
+    return tuple(int(part) for part in str(capability).split(".")[:2]) >= (8, 0)
+
+
+# ---- the convolution ------------------------------------------------------------------------
+
+
+def _grouped_transpose_kernel(jnp, w, groups: int, ndim: int):
+    """(C_in, C_out/g, *k) -> (C_out, C_in/g, *k), flipped spatially: the forward kernel of the
+    stride-1 convolution that computes the transposed one (in/out swapped within each group)."""
+    c_in, out_per_group = w.shape[:2]
+    kernel = w.shape[2:]
+    w = w.reshape(groups, c_in // groups, out_per_group, *kernel)
+    w = jnp.swapaxes(w, 1, 2).reshape(groups * out_per_group, c_in // groups, *kernel)
+    return jnp.flip(w, axis=tuple(range(2, 2 + ndim)))
+
+
+def _conv(jax, config: ConvConfig, x, w, precision, preferred):
+    lax, jnp = jax.lax, jax.numpy
+    numbers = dimension_numbers(config.ndim)
+    common = dict(rhs_dilation=config.dilation, dimension_numbers=numbers, precision=precision,
+                  preferred_element_type=preferred)
+    if not config.transposed:
+        padding = config.padding.upper() if isinstance(config.padding, str) else list(config.padding)
+        return lax.conv_general_dilated(x, w, config.stride, padding, feature_group_count=config.groups, **common)
+    # Negative entries in these pairs crop. They go to XLA as negative padding, which is what
+    # lax.conv_transpose itself emits for such padding (its use_consistent_padding mode computes
+    # the same pairs): that is the path users meet. XLA:CPU computes some float32 weight gradients
+    # wrongly when low padding is negative and high padding positive (openxla/xla#48713); the
+    # harness should see that, so the adapter does not slice around it.
+    padding = list(transposed_padding(config))
+    if config.groups == 1:
+        # The torch weight (C_in, C_out, *k) is the 'OIHW' kernel of the forward convolution whose
+        # gradient this is (O = C_in); transpose_kernel=True flips it and swaps O and I.
+        return lax.conv_transpose(x, w, config.stride, padding, transpose_kernel=True, **common)
+    kernel = _grouped_transpose_kernel(jnp, w, config.groups, config.ndim)
+    ones = (1,) * config.ndim
+    return lax.conv_general_dilated(x, kernel, ones, padding, lhs_dilation=config.stride,
+                                    feature_group_count=config.groups, **common)
+
+
+def _conv_with_bias(jax, config: ConvConfig, precision):
+    """f(x, w[, b]) -> y, all in the config dtype.
+
+    Half formats with a bias: PyTorch's conv-with-bias rounds once. Adding the bias to an already
+    rounded half result would round twice (Flax does this, but it is the adapter's composition, not
+    JAX's convolution), so the convolution returns float32 (preferred_element_type), the bias is
+    added in float32 and the sum is rounded once. Without a bias the plain half convolution runs.
+    """
+    jnp = jax.numpy
+    half = config.dtype in ("float16", "bfloat16")
+    shape = (1, -1) + (1,) * config.ndim
+
+    def conv(x, w):
+        return _conv(jax, config, x, w, precision, None)
+
+    def conv_bias(x, w, b):
+        if half:
+            y = _conv(jax, config, x, w, precision, jnp.float32)
+            return (y + b.astype(jnp.float32).reshape(shape)).astype(x.dtype)
+        return _conv(jax, config, x, w, precision, None) + b.reshape(shape)
+
+    return conv_bias if config.bias else conv
+
+
+class JaxAdapter(Implementation):
+    """jax.lax convolutions on "cpu" or "cuda" (JAX's GPU backend); see the module docstring."""
+
+    name = "jax"
+    devices = ("cpu", "cuda")
+
+    def __init__(self, precision: str = "default") -> None:
+        self.precision = precision
+
+    @property
+    def precision(self) -> str:
+        return self._precision
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        if value not in PRECISIONS:
+            raise ValueError(f"precision={value!r} must be one of {PRECISIONS}")
+        self._precision = value
+
+    # ---- declarations ----
+
+    def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
+        # Every valid ConvConfig is expressible in lax; crashes (aborts) are findings, not gaps.
+        return self.supports_device(device)
+
+    def supports_device(self, device: str) -> str | None:
+        if device not in self.devices:
+            return f"jax: device {device!r} not supported (supports {', '.join(self.devices)})"
+        return gpu_unavailable_reason() if device == "cuda" else None
+
+    def arithmetic(self, config: ConvConfig, device: str = "cpu") -> Arithmetic:
+        if config.dtype != "float32" or self.precision == "highest" or device != "cuda":
+            # XLA:CPU computes float32 convolutions in full float32 whatever the precision setting.
+            return default_arithmetic(config.dtype)
+        jax = _jax()
+        default = jax.config.jax_default_matmul_precision
+        if gpu_unavailable_reason(jax) is None and gpu_supports_tf32(jax) and str(default) not in _FULL_FP32_NAMES:
+            return Arithmetic(accumulation="float32", output="float32", operands="tfloat32",
+                              note=f"XLA:GPU TF32 (jax_default_matmul_precision={default!r})")
+        return default_arithmetic("float32")
+
+    def versions(self) -> dict[str, str]:
+        jax = _jax()
+        jaxlib = importlib.import_module("jaxlib")
+        return {"jax": jax.__version__, "jaxlib": getattr(jaxlib, "__version__", "unknown")}
+
+    def settings(self, device: str = "cpu") -> dict[str, object]:
+        jax = _jax()
+        found: dict[str, object] = {
+            "adapter.precision": self.precision,
+            "per-call precision": "HIGHEST" if self.precision == "highest" else "None (config default)",
+            "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
+            "jax_enable_x64": jax.config.jax_enable_x64,
+            "x64 during float64 calls": True,
+            "jax.default_backend()": jax.default_backend(),
+        }
+        if device == "cuda" and gpu_unavailable_reason(jax) is None:
+            gpu = jax.devices("gpu")[0]
+            found["gpu.device_kind"] = gpu.device_kind
+            found["gpu.compute_capability"] = str(getattr(gpu, "compute_capability", "unknown"))
+        return found
+
+    # ---- computation ----
+
+    def _x64(self, jax, config: ConvConfig):
+        return jax.enable_x64(True) if config.dtype == "float64" else contextlib.nullcontext()
+
+    def _array(self, jax, array, config: ConvConfig, target):
+        jnp = jax.numpy
+        dtype = {"float64": jnp.float64, "float32": jnp.float32, "float16": jnp.float16, "bfloat16": jnp.bfloat16}
+        # bfloat16 arrives as bfloat16-exact float32 values: the NumPy (ml_dtypes) cast is exact.
+        return jax.device_put(np.asarray(array).astype(dtype[config.dtype]), target)
+
+    @staticmethod
+    def _numpy(array, target) -> np.ndarray:
+        if array.devices() != {target}:
+            raise RuntimeError(f"jax computed on {array.devices()}, not on the requested device {target}")
+        result = np.asarray(array)
+        return result.astype(np.float32) if result.dtype.name == "bfloat16" else result
+
+    def _setup(self, device: str):
+        jax = _jax()
+        reason = self.supports_device(device)
+        if reason:
+            raise RuntimeError(reason)
+        precision = jax.lax.Precision.HIGHEST if self.precision == "highest" else None
+        return jax, _jax_device(jax, device), precision
+
+    def forward(self, config: ConvConfig, x, w, b=None, device: str = "cpu") -> np.ndarray:
+        jax, target, precision = self._setup(device)
+        with self._x64(jax, config):
+            args = [self._array(jax, a, config, target) for a in ((x, w, b) if config.bias else (x, w))]
+            y = _conv_with_bias(jax, config, precision)(*args)
+            return self._numpy(y, target)
+
+    def vjp(self, config: ConvConfig, x, w, b, grad_out, device: str = "cpu"):
+        jax, target, precision = self._setup(device)
+        with self._x64(jax, config):
+            args = [self._array(jax, a, config, target) for a in ((x, w, b) if config.bias else (x, w))]
+            y, pullback = jax.vjp(_conv_with_bias(jax, config, precision), *args)
+            grads = pullback(self._array(jax, grad_out, config, target))
+            grads = [self._numpy(g, target) for g in grads]
+        return grads[0], grads[1], grads[2] if config.bias else None

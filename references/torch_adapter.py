@@ -1,0 +1,301 @@
+"""PyTorch adapter: torch.nn.functional.conv{1,2,3}d / conv_transpose{1,2,3}d, gradients by autograd.
+
+Layouts are PyTorch's own, so arrays pass through unchanged:
+x: (N, C_in, *in_size); w: (C_out, C_in/groups, *kernel), or (C_in, C_out/groups, *kernel) when
+transposed; b: (C_out,). NumPy in (the config dtype's storage type), NumPy out (bfloat16 results
+as float32 arrays).
+
+torch is imported on first use, never at module import: `import references.torch_adapter` stays
+cheap and framework-free.
+
+Precision: on CUDA, float32 convolutions may use TF32 (cuDNN's default on Ampere and later).
+`precision="highest"` sets the conv/matmul fp32 precision to "ieee" for the duration of each call
+and restores the previous settings afterwards; `arithmetic()` reports which one was in force.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+
+import numpy as np
+
+from conformance.arithmetic import Arithmetic, default_arithmetic
+from conformance.config import ConvConfig
+from conformance.registry import Implementation
+
+__all__ = [
+    "TorchAdapter",
+    "cuda_unavailable_reason",
+    "gpu_supports_tf32",
+    "conv_fp32_precision",
+    "full_fp32_precision",
+    "torch_padding_args",
+]
+
+PRECISIONS = ("default", "highest")
+
+# (backend module path, op) pairs whose fp32_precision can reduce float32 convolution precision.
+# "highest" sets each of them to "ieee" during a call. Convolutions on CUDA go through cuDNN, and
+# some shapes through cuBLAS GEMMs; on CPU through oneDNN (mkldnn).
+_FP32_KNOBS = (
+    ("cudnn", "conv"),
+    ("cuda", "matmul"),
+    ("mkldnn", "conv"),
+    ("mkldnn", "matmul"),
+)
+
+
+def _torch():
+    return importlib.import_module("torch")
+
+
+# ---- device selection (small functions so tests can monkeypatch torch.cuda on a CPU machine) ----
+
+
+def cuda_unavailable_reason(torch=None) -> str | None:
+    """None when torch can run on a CUDA device, else a sentence saying why not."""
+    torch = torch or _torch()
+    if torch.cuda.is_available():
+        return None
+    build = "CPU-only build" if torch.version.cuda is None else f"built with CUDA {torch.version.cuda}"
+    return f"torch: torch.cuda.is_available() is False ({build} {torch.__version__})"
+
+
+def gpu_supports_tf32(torch=None) -> bool:
+    """TF32 tensor cores exist from compute capability 8.0 (Ampere) on."""
+    torch = torch or _torch()
+    return tuple(torch.cuda.get_device_capability()) >= (8, 0)
+
+
+def _knob(torch, backend: str, op: str | None):
+    """The object holding fp32_precision for backend[.op], or None on torch versions without it."""
+    obj = getattr(torch.backends, backend, None)
+    if obj is not None and op is not None:
+        obj = getattr(obj, op, None)
+    return obj if obj is not None and hasattr(obj, "fp32_precision") else None
+
+
+def conv_fp32_precision(torch, backend: str) -> str:
+    """The fp32 precision in force for convolutions on `backend` ("cudnn" or "mkldnn").
+
+    torch >= 2.9 resolves "none" from the op to its backend to the generic setting; when all three
+    say "none" the legacy flag decides (cudnn: allow_tf32; mkldnn: full float32).
+    Returns "ieee", "tf32", "bf16" or "unknown" (legacy and new APIs mixed inconsistently).
+    """
+    values = [knob.fp32_precision for knob in (_knob(torch, backend, "conv"), _knob(torch, backend, None))
+              if knob is not None]
+    generic = getattr(torch.backends, "fp32_precision", None)
+    if isinstance(generic, str):
+        values.append(generic)
+    for value in values:
+        if value != "none":
+            return value
+    if backend != "cudnn":
+        return "ieee"
+    try:
+        return "tf32" if torch.backends.cudnn.allow_tf32 else "ieee"
+    except RuntimeError:  # torch refuses to answer when legacy and new APIs were mixed
+        return "unknown"
+
+
+@contextlib.contextmanager
+def full_fp32_precision(torch):
+    """Set every fp32 precision knob that affects convolutions to "ieee"; restore them on exit."""
+    saved = []
+    legacy = None
+    try:
+        for backend, op in _FP32_KNOBS:
+            knob = _knob(torch, backend, op)
+            if knob is not None:
+                saved.append((knob, knob.fp32_precision))
+                knob.fp32_precision = "ieee"
+        if _knob(torch, "cudnn", "conv") is None:  # torch < 2.9: only the legacy flag exists
+            legacy = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
+        yield
+    finally:
+        for knob, value in reversed(saved):
+            knob.fp32_precision = value
+        if legacy is not None:
+            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = legacy
+
+
+# ---- the convolution ------------------------------------------------------------------------
+
+
+def torch_padding_args(config: ConvConfig):
+    """How to express config.padding to F.conv*: (pre_pad for F.pad or None, padding arg, crop).
+
+    - ordinary, "same"/"valid": the string goes to F.convNd itself (so torch's own path is tested);
+    - symmetric pairs: the API's per-dim ints;
+    - ordinary, asymmetric: F.pad first (its argument lists the last dim first), then padding 0;
+    - transposed, asymmetric: padding min(lo, hi) per dim, then crop (per dim, (from_lo, from_hi)).
+    """
+    if isinstance(config.padding, str):
+        if not config.transposed:
+            return None, config.padding, None
+        return None, 0, None  # "valid" (ConvConfig forbids "same" for transposed)
+    pairs = config.padding
+    if all(lo == hi for lo, hi in pairs):
+        return None, tuple(lo for lo, _ in pairs), None
+    if not config.transposed:
+        flat = [side for pair in reversed(pairs) for side in pair]
+        return flat, 0, None
+    # Transposed padding p removes p positions from each end of the full (unpadded) output, and
+    # output_padding extends the full output at the end before that removal. Computing with the
+    # smaller side on both ends and then removing the remaining (lo - p, hi - p) gives exactly
+    # full[lo : len - hi], output_padding included.
+    symmetric = tuple(min(lo, hi) for lo, hi in pairs)
+    crop = tuple((lo - p, hi - p) for (lo, hi), p in zip(pairs, symmetric))
+    return None, symmetric, crop
+
+
+_TORCH_DTYPES = {"float64": "float64", "float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
+
+
+def _conv(torch, config: ConvConfig, x, w, b):
+    functional = torch.nn.functional
+    pre_pad, padding, crop = torch_padding_args(config)
+    if pre_pad is not None:
+        x = functional.pad(x, pre_pad)
+    if config.transposed:
+        op = getattr(functional, f"conv_transpose{config.ndim}d")
+        y = op(x, w, b, stride=config.stride, padding=padding, output_padding=config.output_padding,
+               groups=config.groups, dilation=config.dilation)
+    else:
+        op = getattr(functional, f"conv{config.ndim}d")
+        y = op(x, w, b, stride=config.stride, padding=padding, dilation=config.dilation, groups=config.groups)
+    if crop is not None:
+        y = y[(slice(None), slice(None)) + tuple(slice(lo, y.shape[2 + i] - hi) for i, (lo, hi) in enumerate(crop))]
+    return y
+
+
+class TorchAdapter(Implementation):
+    """torch.nn.functional convolutions on "cpu" or "cuda"; see the module docstring."""
+
+    name = "torch"
+    devices = ("cpu", "cuda")
+
+    def __init__(self, precision: str = "default") -> None:
+        self.precision = precision
+
+    @property
+    def precision(self) -> str:
+        return self._precision
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        if value not in PRECISIONS:
+            raise ValueError(f"precision={value!r} must be one of {PRECISIONS}")
+        self._precision = value
+
+    # ---- declarations ----
+
+    def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
+        # Every valid ConvConfig runs through F.conv*/F.conv_transpose* (all four dtypes, empty
+        # batch, groups, dilation, output_padding): the only gap is a device torch cannot see.
+        return self.supports_device(device)
+
+    def supports_device(self, device: str) -> str | None:
+        if device not in self.devices:
+            return f"torch: device {device!r} not supported (supports {', '.join(self.devices)})"
+        return cuda_unavailable_reason() if device == "cuda" else None
+
+    def arithmetic(self, config: ConvConfig, device: str = "cpu") -> Arithmetic:
+        if config.dtype != "float32" or self.precision == "highest":
+            return default_arithmetic(config.dtype)
+        torch = _torch()
+        if device == "cuda":
+            if cuda_unavailable_reason(torch) is None and gpu_supports_tf32(torch):
+                mode = conv_fp32_precision(torch, "cudnn")
+                if mode in ("tf32", "unknown"):
+                    note = "cuDNN TF32 allowed" if mode == "tf32" else "TF32 state unreadable (mixed APIs): assume TF32"
+                    return Arithmetic(accumulation="float32", output="float32", operands="tfloat32", note=note)
+            return default_arithmetic("float32")
+        mode = conv_fp32_precision(torch, "mkldnn")
+        if mode in ("tf32", "bf16"):
+            operands = {"tf32": "tfloat32", "bf16": "bfloat16"}[mode]
+            return Arithmetic(accumulation="float32", output="float32", operands=operands,
+                              note=f"torch.backends.mkldnn fp32_precision={mode!r}")
+        return default_arithmetic("float32")
+
+    def versions(self) -> dict[str, str]:
+        torch = _torch()
+        found = {"torch": torch.__version__, "torch.version.cuda": str(torch.version.cuda)}
+        if torch.backends.cudnn.is_available():
+            found["cudnn"] = str(torch.backends.cudnn.version())
+        return found
+
+    def settings(self, device: str = "cpu") -> dict[str, object]:
+        torch = _torch()
+        found: dict[str, object] = {"adapter.precision": self.precision}
+        for name in ("torch.backends.cudnn.allow_tf32", "torch.backends.cuda.matmul.allow_tf32"):
+            try:
+                found[name] = eval(name, {"torch": torch})  # noqa: S307 - fixed attribute paths
+            except RuntimeError as err:  # torch raises when legacy and new APIs were mixed
+                found[name] = f"unreadable: {err}".splitlines()[0][:120]
+        generic = getattr(torch.backends, "fp32_precision", None)
+        if isinstance(generic, str):
+            found["torch.backends.fp32_precision"] = generic
+        for backend, op in (("cudnn", None), ("mkldnn", None), *_FP32_KNOBS):
+            knob = _knob(torch, backend, op)
+            if knob is not None:
+                found[f"torch.backends.{backend}{'.' + op if op else ''}.fp32_precision"] = knob.fp32_precision
+        found["torch.backends.mkldnn.enabled"] = torch.backends.mkldnn.enabled
+        found["torch.backends.cudnn.enabled"] = torch.backends.cudnn.enabled
+        found["torch.get_float32_matmul_precision()"] = torch.get_float32_matmul_precision()
+        if device == "cuda" and cuda_unavailable_reason(torch) is None:
+            found["cuda.device"] = torch.cuda.get_device_name()
+            found["cuda.capability"] = ".".join(map(str, torch.cuda.get_device_capability()))
+        return found
+
+    # ---- computation ----
+
+    def _tensor(self, torch, array, config: ConvConfig, device: str, requires_grad: bool = False):
+        dtype = getattr(torch, _TORCH_DTYPES[config.dtype])
+        # bfloat16 arrives as bfloat16-exact float32 values: the cast is exact.
+        tensor = torch.from_numpy(np.ascontiguousarray(array)).to(device=device, dtype=dtype)
+        return tensor.requires_grad_(requires_grad)
+
+    @staticmethod
+    def _numpy(torch, tensor, device: str) -> np.ndarray:
+        if tensor.device.type != device:
+            raise RuntimeError(f"torch computed on {tensor.device}, not on the requested device {device!r}")
+        tensor = tensor.detach().cpu()
+        if tensor.dtype == torch.bfloat16:  # NumPy has no bfloat16: return the exact float32 values
+            tensor = tensor.float()
+        return tensor.numpy()
+
+    def _precision_context(self, torch):
+        return full_fp32_precision(torch) if self.precision == "highest" else contextlib.nullcontext()
+
+    def _check_device(self, device: str) -> None:
+        reason = self.supports_device(device)
+        if reason:
+            raise RuntimeError(reason)
+
+    def forward(self, config: ConvConfig, x, w, b=None, device: str = "cpu") -> np.ndarray:
+        torch = _torch()
+        self._check_device(device)
+        with torch.no_grad(), self._precision_context(torch):
+            xt, wt = self._tensor(torch, x, config, device), self._tensor(torch, w, config, device)
+            bt = self._tensor(torch, b, config, device) if config.bias else None
+            y = _conv(torch, config, xt, wt, bt)
+        return self._numpy(torch, y, device)
+
+    def vjp(self, config: ConvConfig, x, w, b, grad_out, device: str = "cpu"):
+        torch = _torch()
+        self._check_device(device)
+        with torch.enable_grad(), self._precision_context(torch):
+            inputs = [self._tensor(torch, x, config, device, True), self._tensor(torch, w, config, device, True)]
+            if config.bias:
+                inputs.append(self._tensor(torch, b, config, device, True))
+            y = _conv(torch, config, *inputs[:2], inputs[2] if config.bias else None)
+            g = self._tensor(torch, grad_out, config, device)
+            # materialize_grads: an empty batch leaves no path from some inputs; their gradient is 0.
+            grads = torch.autograd.grad(y, inputs, grad_outputs=g, allow_unused=True, materialize_grads=True)
+        grad_x, grad_w = self._numpy(torch, grads[0], device), self._numpy(torch, grads[1], device)
+        grad_b = self._numpy(torch, grads[2], device) if config.bias else None
+        return grad_x, grad_w, grad_b
