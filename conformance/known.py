@@ -54,7 +54,9 @@ class KnownDivergence:
     reproducer: str = ""
     minimal_config: dict[str, Any] | None = None
     who_is_right: str = ""
-    max_error_in_bounds: float | None = None  # a precision entry covers errors up to this many bounds only
+    # A precision entry covers only errors that fit this (measured) arithmetic's bound, e.g.
+    # {accumulation = "float16", output = "float16"}: a larger error is a new finding.
+    within_arithmetic: dict[str, Any] | None = None
 
     def applies(self, implementation: str, op: str, device: str, config: ConvConfig) -> bool:
         if implementation not in self.implementations:
@@ -62,10 +64,10 @@ class KnownDivergence:
         context = {"op": op, "device": device, "implementation": implementation}
         return all(_holds(name, want, config, context) for name, want in self.when.items())
 
-    def reproduces(self, check: str, status: str, kind: str | None, ratio: float | None = None) -> bool:
+    def reproduces(self, check: str, status: str, kind: str | None, fits=None) -> bool:
         if status not in self.expected:
             return False
-        if self.max_error_in_bounds is not None and (ratio is None or ratio > self.max_error_in_bounds):
+        if self.within_arithmetic is not None and (fits is None or not fits(self.within_arithmetic)):
             return False
         if self.checks and check not in self.checks and not (check == "gradient" and "gradient" in self.checks):
             return False
@@ -103,18 +105,20 @@ class KnownDivergences:
     matched: Counter = field(default_factory=Counter)      # examples whose config matched an entry's conditions
     reproduced: Counter = field(default_factory=Counter)   # ... and diverged as described
 
-    def _match(self, target, config, check, status, kind, ratio=None) -> str | None:
+    def _match(self, target, config, check, status, kind, fits=None) -> str | None:
         for entry in self.entries:
             if entry.applies(target.implementation, target.op, target.device, config) and entry.reproduces(
-                    check, status, kind, ratio):
+                    check, status, kind, fits):
                 self.reproduced[entry.id] += 1
                 return entry.id
         return None
 
-    def match(self, target, config: ConvConfig, check: str, verdict) -> str | None:
-        """The id of the entry this value/shape verdict reproduces, or None."""
-        ratio = (verdict.stats or {}).get("max_error_in_bounds")
-        return self._match(target, config, check, verdict.status, verdict.kind, ratio)
+    def match(self, target, config: ConvConfig, check: str, verdict, fits=None) -> str | None:
+        """The id of the entry this verdict reproduces, or None.
+
+        fits(arithmetic_fields) -> bool says whether the result is within the bound of that arithmetic.
+        """
+        return self._match(target, config, check, verdict.status, verdict.kind, fits)
 
     def match_event(self, target, config: ConvConfig, record: dict) -> str | None:
         """The id of the entry this crash/error/timeout reproduces, or None."""
@@ -176,6 +180,6 @@ def load_known_divergences(path: str | Path = DEFAULT_PATH) -> KnownDivergences:
             classification=raw["classification"], expected=expected, checks=tuple(raw.get("checks", ())),
             kind=raw.get("kind"), when=dict(raw.get("when", {})), upstream=raw["upstream"],
             reproducer=raw.get("reproducer", ""), minimal_config=minimal, who_is_right=raw.get("who_is_right", ""),
-            max_error_in_bounds=raw.get("max_error_in_bounds"),
+            within_arithmetic=raw.get("within_arithmetic"),
         ))
     return KnownDivergences(entries)

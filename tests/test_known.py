@@ -1,0 +1,150 @@
+"""Known divergences: declarative matching, precision ceilings, fixed-upstream detection, file errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conformance import ConvConfig
+from conformance.compare import Verdict
+from conformance.harness import Target
+from conformance.known import KnownDivergenceError, load_known_divergences
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ENTRY = """
+[[divergence]]
+id = "KD-T1"
+implementations = ["torch"]
+summary = "half weight gradients rounded"
+classification = "precision"
+expected = "mismatch"
+kind = "value"
+checks = ["grad_weight"]
+when = { device = "cpu", dtype = ["float16", "bfloat16"], any_stride_gt = 1, batch_ge = 2 }
+within_arithmetic = { accumulation = "dtype", output = "dtype" }
+upstream = "not reported yet"
+
+[[divergence]]
+id = "KD-T2"
+implementations = ["jax"]
+summary = "abort"
+classification = "bug"
+expected = ["crash", "error"]
+checks = ["gradient"]
+when = { op = ["conv_transpose2d"] }
+upstream = "not reported yet"
+"""
+
+
+@pytest.fixture
+def known(tmp_path):
+    path = tmp_path / "known.toml"
+    path.write_text(ENTRY)
+    return load_known_divergences(path)
+
+
+def cfg(**fields):
+    base = dict(ndim=2, batch=2, in_size=(5, 5), kernel=(2, 2), stride=(2, 1), dtype="float16")
+    base.update(fields)
+    return ConvConfig(**base)
+
+
+MISMATCH = Verdict("mismatch", "value", {"max_error_in_bounds": 3.0})
+
+CASES = [
+    pytest.param("torch", "cpu", cfg(), "grad_weight", MISMATCH, True, "KD-T1", id="matches"),
+    pytest.param("torch", "cpu", cfg(), "grad_weight", MISMATCH, False, None, id="error-beyond-measured-arithmetic"),
+    pytest.param("torch", "cuda", cfg(), "grad_weight", MISMATCH, True, None, id="other-device"),
+    pytest.param("torch", "cpu", cfg(dtype="float32"), "grad_weight", MISMATCH, True, None, id="other-dtype"),
+    pytest.param("torch", "cpu", cfg(stride=(1, 1)), "grad_weight", MISMATCH, True, None, id="any_stride_gt"),
+    pytest.param("torch", "cpu", cfg(batch=1), "grad_weight", MISMATCH, True, None, id="batch_ge"),
+    pytest.param("torch", "cpu", cfg(), "grad_input", MISMATCH, True, None, id="other-check"),
+    pytest.param("torch", "cpu", cfg(), "grad_weight", Verdict("mismatch", "shape", {}), True, None, id="other-kind"),
+    pytest.param("jax", "cpu", cfg(), "grad_weight", MISMATCH, True, None, id="other-implementation"),
+]
+
+
+@pytest.mark.parametrize("impl, device, config, check, verdict, fits, expected", CASES)
+def test_matching(known, impl, device, config, check, verdict, fits, expected):
+    target = Target(config.op_name, impl, device, impl)
+    assert known.match(target, config, check, verdict, lambda fields: fits) == expected
+
+
+def test_events_and_lists_of_statuses(known):
+    config = cfg(transposed=True, stride=(2, 2), dtype="float32")
+    target = Target("conv_transpose2d", "jax", "cpu", "jax")
+    assert known.match_event(target, config, {"check": "gradient", "status": "crash"}) == "KD-T2"
+    assert known.match_event(target, config, {"check": "gradient", "status": "error"}) == "KD-T2"
+    assert known.match_event(target, config, {"check": "gradient", "status": "timeout"}) is None
+    assert known.match_event(target, config, {"check": "forward", "status": "crash"}) is None
+
+
+def test_fixed_upstream_and_unmatched_states(known):
+    target = Target("conv2d", "torch", "cpu", "torch")
+    known.observe(target, cfg())
+    known.observe(target, cfg())
+    rows = {row["id"]: row for row in known.status_record("r")["entries"]}
+    assert rows["KD-T1"]["state"] == "fixed upstream?" and rows["KD-T1"]["matched"] == 2
+    assert rows["KD-T2"]["state"] == "matched nothing collected"
+    known.match(target, cfg(), "grad_weight", MISMATCH, lambda fields: True)
+    assert known.status_record("r")["entries"][0]["state"] == "reproduced"
+
+
+@pytest.mark.parametrize("text, message", [
+    pytest.param("[[divergence]]\nid = 'x'\n", "missing field", id="missing-field"),
+    pytest.param(ENTRY.replace('"precision"', '"flaky"', 1), "classification 'flaky'", id="classification"),
+    pytest.param(ENTRY.replace('expected = "mismatch"', 'expected = "wrong"'), "each must be one of", id="expected"),
+    pytest.param(ENTRY.replace('"KD-T2"', '"KD-T1"'), "duplicate id", id="duplicate"),
+    pytest.param("[[divergence]\n", "not valid TOML", id="toml"),
+])
+def test_malformed_files_name_the_problem(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(KnownDivergenceError, match=message):
+        load_known_divergences(path)
+
+
+def test_project_file_loads_and_minimal_configs_are_valid():
+    known = load_known_divergences()
+    assert known.entries, "conformance/known_divergences.toml has no entries"
+    for entry in known.entries:
+        assert entry.reproducer and (ROOT / entry.reproducer).is_file(), entry.id
+        if entry.minimal_config:
+            ConvConfig.from_dict(entry.minimal_config)
+
+
+def test_suite_records_known_and_stays_green(tmp_path):
+    """A planted divergence filed as known is recorded as `known`; the run passes; without the file it fails."""
+    toml = tmp_path / "known.toml"
+    toml.write_text("""
+[[divergence]]
+id = "KD-P1"
+implementations = ["missing_bias"]
+summary = "planted: bias not added"
+classification = "bug"
+expected = "mismatch"
+kind = "value"
+checks = ["forward"]
+when = { bias = true }
+upstream = "planted"
+""")
+    env = dict(os.environ, CONFORMANCE_MAX_EXAMPLES="15")
+    args = [sys.executable, "-m", "pytest", "conformance/suite", "-q", "-p", "no:randomly",
+            "--hypothesis-profile", "ci", "--impl", "tests.mutants:missing_bias", "-k",
+            "test_forward and conv1d and missing_bias", "--report-dir", str(tmp_path / "r")]
+    run = subprocess.run(args + ["--known-divergences", str(toml)], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:]
+    records = [json.loads(line) for line in (tmp_path / "r" / "results.jsonl").read_text().splitlines()]
+    assert any(r.get("status") == "known" and r.get("known_id") == "KD-P1" for r in records)
+    status = [r for r in records if r["type"] == "known_divergences"][0]["entries"][0]
+    assert status["state"] == "reproduced"
+    strict = subprocess.run(args + ["--known-divergences", "none"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert strict.returncode == 1
+    _ = np
