@@ -279,9 +279,17 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"known divergence {row['id']} matched {row['matched']} examples but did not "
                                     f"reproduce: fixed upstream? ({row['summary']})", yellow=True)
     if not getattr(terminalreporter.config, "workerinput", None) and not terminalreporter.config.option.keyword:
-        unmatched = [r["id"] for r in rows if r["state"] == "matched nothing collected"]
+        devices = set(_devices(terminalreporter.config))
+        by_id = {entry.id: entry for entry in known.entries}
+        unmatched = [r["id"] for r in rows if r["state"] == "matched nothing collected"
+                     and _device_condition(by_id[r["id"]]) & devices]
         if unmatched and state.harness._implementations:
             terminalreporter.write_line("known divergences that matched nothing in this run: " + ", ".join(unmatched))
+
+
+def _device_condition(entry) -> set[str]:
+    device = entry.when.get("device", ["cpu", "cuda"])
+    return {device} if isinstance(device, str) else set(device)
 
 
 @pytest.hookimpl(trylast=True)

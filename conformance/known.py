@@ -57,6 +57,8 @@ class KnownDivergence:
     # A precision entry covers only errors that fit this (measured) arithmetic's bound, e.g.
     # {accumulation = "float16", output = "float16"}: a larger error is a new finding.
     within_arithmetic: dict[str, Any] | None = None
+    # A rare divergence (a crash on 1 config in 80) says "fixed upstream?" only after this many matches.
+    min_matches: int = 1
 
     def applies(self, implementation: str, op: str, device: str, config: ConvConfig) -> bool:
         if implementation not in self.implementations:
@@ -136,6 +138,8 @@ class KnownDivergences:
             matched, reproduced = self.matched[entry.id], self.reproduced[entry.id]
             if matched == 0:
                 state = "matched nothing collected"
+            elif reproduced == 0 and matched < entry.min_matches:
+                state = f"not reproduced in {matched} matching examples (too few to tell; it needs {entry.min_matches})"
             elif reproduced == 0:
                 state = "fixed upstream?"
             else:
@@ -180,6 +184,6 @@ def load_known_divergences(path: str | Path = DEFAULT_PATH) -> KnownDivergences:
             classification=raw["classification"], expected=expected, checks=tuple(raw.get("checks", ())),
             kind=raw.get("kind"), when=dict(raw.get("when", {})), upstream=raw["upstream"],
             reproducer=raw.get("reproducer", ""), minimal_config=minimal, who_is_right=raw.get("who_is_right", ""),
-            within_arithmetic=raw.get("within_arithmetic"),
+            within_arithmetic=raw.get("within_arithmetic"), min_matches=int(raw.get("min_matches", 1)),
         ))
     return KnownDivergences(entries)

@@ -85,7 +85,7 @@ class Im2colReference(Implementation):
         cols = im2col(xp, x, *self._geometry(config), out_size)
         cols = cols.reshape(batch, groups, cols.shape[1] // groups, cols.shape[-1])  # (N, g, C_in/g * K, P)
         rows = _gemm_rows(w, groups)                                      # (g, C_out/g, C_in/g * K)
-        y = xp.einsum("gok,ngkp->ngop", rows, cols)
+        y = rows @ cols                                                   # (N, g, C_out/g, P): one GEMM per group
         return y.reshape(batch, w.shape[0], *out_size)
 
     def _conv_input_adjoint(self, xp, g, w, config, in_size, out_size):
@@ -95,7 +95,8 @@ class Im2colReference(Implementation):
         in_channels = w.shape[1] * groups
         rows = _gemm_rows(w, groups)
         g_groups = g.reshape(batch, groups, w.shape[0] // groups, math.prod(out_size))
-        cols = xp.einsum("gok,ngop->ngkp", rows, g_groups).reshape(batch, rows.shape[-1] * groups, math.prod(out_size))
+        cols = rows.swapaxes(-1, -2) @ g_groups                           # (N, g, C_in/g * K, P)
+        cols = cols.reshape(batch, rows.shape[-1] * groups, math.prod(out_size))
         return col2im(xp, cols, in_channels, *self._geometry(config), in_size, out_size)
 
     def _conv_weight_adjoint(self, xp, x, g, config, out_size):
@@ -105,7 +106,7 @@ class Im2colReference(Implementation):
         cols = im2col(xp, x, *self._geometry(config), out_size)
         cols = cols.reshape(batch, groups, cols.shape[1] // groups, cols.shape[-1])
         g_groups = g.reshape(batch, groups, g.shape[1] // groups, math.prod(out_size))
-        grad = xp.einsum("ngop,ngkp->gok", g_groups, cols)
+        grad = (g_groups @ cols.swapaxes(-1, -2)).sum(axis=0)             # (g, C_out/g, C_in/g * K)
         return grad.reshape(g.shape[1], channels // groups, *config.kernel)
 
     def forward(self, config: ConvConfig, x, w, b=None, device: str = "cpu"):
