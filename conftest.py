@@ -137,7 +137,9 @@ def _load_known(config):
     if option and not path.is_file():
         raise pytest.UsageError(f"--known-divergences {option}: no such file")
     try:
-        return load_known_divergences(path)
+        known = load_known_divergences(path)
+        known.precision = config.getoption("precision")
+        return known
     except KnownDivergenceError as err:
         raise pytest.UsageError(f"--known-divergences: {err}") from None
 

@@ -8,7 +8,7 @@ conditions and how many reproduced it, so an entry that no longer reproduces sho
 "fixed upstream?" and one that matched nothing is warned about.
 
 Conditions in `when` (all must hold; a list means "any of"):
-- op, device, implementation: names;
+- op, device, implementation, precision (the run's --precision: "default" or "highest"): names;
 - any ConvConfig field or property (dtype, batch, groups, transposed, bias, padding, ndim, ...):
   equal to the value, or in the list;
 - NAME_gt / NAME_ge / NAME_lt / NAME_le: a numeric field or property compared with the value;
@@ -60,10 +60,11 @@ class KnownDivergence:
     # A rare divergence (a crash on 1 config in 80) says "fixed upstream?" only after this many matches.
     min_matches: int = 1
 
-    def applies(self, implementation: str, op: str, device: str, config: ConvConfig) -> bool:
+    def applies(self, implementation: str, op: str, device: str, config: ConvConfig,
+                precision: str = "default") -> bool:
         if implementation not in self.implementations:
             return False
-        context = {"op": op, "device": device, "implementation": implementation}
+        context = {"op": op, "device": device, "implementation": implementation, "precision": precision}
         return all(_holds(name, want, config, context) for name, want in self.when.items())
 
     def reproduces(self, check: str, status: str, kind: str | None, fits=None) -> bool:
@@ -104,12 +105,13 @@ def _holds(name: str, want: Any, config: ConvConfig, context: dict[str, str]) ->
 @dataclass
 class KnownDivergences:
     entries: list[KnownDivergence]
+    precision: str = "default"  # the run's --precision, a condition entries may name
     matched: Counter = field(default_factory=Counter)      # examples whose config matched an entry's conditions
     reproduced: Counter = field(default_factory=Counter)   # ... and diverged as described
 
     def _match(self, target, config, check, status, kind, fits=None) -> str | None:
         for entry in self.entries:
-            if entry.applies(target.implementation, target.op, target.device, config) and entry.reproduces(
+            if entry.applies(target.implementation, target.op, target.device, config, self.precision) and entry.reproduces(
                     check, status, kind, fits):
                 self.reproduced[entry.id] += 1
                 return entry.id
@@ -129,7 +131,7 @@ class KnownDivergences:
     def observe(self, target, config: ConvConfig) -> None:
         """Count an example for every entry whose conditions it meets (for "fixed upstream?")."""
         for entry in self.entries:
-            if entry.applies(target.implementation, target.op, target.device, config):
+            if entry.applies(target.implementation, target.op, target.device, config, self.precision):
                 self.matched[entry.id] += 1
 
     def status_record(self, run_id: str) -> dict:
