@@ -76,9 +76,9 @@ def _is_conformance_run(config) -> bool:
 
 
 def pytest_configure(config):
+    from conformance.config import DTYPES
     from conformance.harness import Harness, run_header
     from conformance.records import RecordWriter
-    from conformance.config import DTYPES
 
     config.addinivalue_line("markers", "conformance: a differential conformance test")
     _handle_sigterm_as_interrupt(config)

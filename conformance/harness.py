@@ -20,7 +20,6 @@ import numpy as np
 
 from .arithmetic import Arithmetic
 from .compare import Verdict, compare
-from .config import ConvConfig
 from .coverage import features_of
 from .isolation import (
     ImplementationCrashed,

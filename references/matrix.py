@@ -18,7 +18,6 @@ M is stored sparse (CSR), so the cost follows the number of nonzeros.
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np

@@ -21,25 +21,29 @@ sys.path.insert(0, str(ROOT))
 START, END = "<!-- capabilities:start -->", "<!-- capabilities:end -->"
 
 
+def _configs(op: str, count: int, seed: int) -> list:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import seed as fixed_seed
+
+    from conformance.strategies import conv_configs
+
+    found = []
+
+    @fixed_seed(seed)
+    @settings(max_examples=count, database=None, derandomize=True, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(conv_configs(op=op))
+    def collect(config):
+        found.append(config)
+
+    collect()
+    return found
+
+
 def sweep(per_op: int, seed: int):
-    from hypothesis import HealthCheck, given, seed as hseed, settings
+    from conformance.strategies import OP_FAMILIES
 
-    from conformance.strategies import OP_FAMILIES, conv_configs
-
-    configs = {}
-    for op in OP_FAMILIES:
-        found = []
-
-        @hseed(seed)
-        @settings(max_examples=per_op, database=None, derandomize=True, deadline=None,
-                  suppress_health_check=list(HealthCheck))
-        @given(conv_configs(op=op))
-        def collect(config):
-            found.append(config)
-
-        collect()
-        configs[op] = found
-    return configs
+    return {op: _configs(op, per_op, seed) for op in OP_FAMILIES}
 
 
 def table(names, devices, per_op: int, seed: int) -> str:
@@ -51,7 +55,7 @@ def table(names, devices, per_op: int, seed: int) -> str:
         impl = get_implementation(name)
         for device in devices:
             reasons, total = Counter(), 0
-            for op, found in configs.items():
+            for found in configs.values():
                 for config in found:
                     total += 1
                     reason = impl.supports(config, device)

@@ -15,7 +15,6 @@ crash-tolerant child process that runs checks for frameworks that can abort the 
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import subprocess
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from conformance.arithmetic import FLOAT64, Arithmetic
-from conformance.config import ConvConfig, InvalidConfig
+from conformance.config import ConvConfig
 from conformance.dtypes import to_storage
 from conformance.tolerance import CHECKS, error_bound, reduction_lengths
 

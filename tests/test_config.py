@@ -119,5 +119,7 @@ def test_ints_broadcast_and_symmetric_padding():
 
 
 def test_frozen():
-    with pytest.raises(Exception):
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
         conv().groups = 1
