@@ -149,6 +149,7 @@ class KnownDivergences:
             rows.append({"id": entry.id, "implementations": list(entry.implementations), "summary": entry.summary,
                          "classification": entry.classification, "upstream": entry.upstream,
                          "matched": matched, "reproduced": reproduced, "state": state,
+                         "min_matches": entry.min_matches,
                          "reproducer": entry.reproducer})
         return {"type": "known_divergences", "run_id": run_id, "entries": rows}
 

@@ -49,7 +49,7 @@ def register_profiles() -> None:
     settings.register_profile(
         "dev", max_examples=examples(20), deadline=None, suppress_health_check=_QUIET)
     settings.register_profile(
-        "ci", max_examples=examples(40), deadline=None, derandomize=True, print_blob=True, database=None,
+        "ci", max_examples=examples(100), deadline=None, derandomize=True, print_blob=True, database=None,
         suppress_health_check=_QUIET)
     settings.register_profile(
         "nightly", max_examples=examples(1000), deadline=None, print_blob=True, database=nightly_database(),

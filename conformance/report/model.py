@@ -91,6 +91,7 @@ def build_model(read_result: Any, *, title: str | None = None, sources: Iterable
         "matrix": matrix,
         "findings": findings,
         "capabilities": _capabilities(tally["unsupported"]),
+        "known_divergences": _known_divergences(by_type.get("known_divergences", [])),
         "coverage": _coverage(tally["coverage"], tally["examples"]),
         "malformed": {
             "count": len(read_result.malformed),
@@ -434,6 +435,29 @@ def _round(value: Any) -> Any:
 
 
 # ---- capabilities and coverage ---------------------------------------------------------------------
+
+
+def _known_divergences(status_records: list[dict]) -> list[dict]:
+    """Merge the per-process status of each known divergence (xdist workers count separately)."""
+    merged: dict[str, dict] = {}
+    for record in status_records:
+        for row in record.get("entries") or []:
+            if not isinstance(row, dict) or "id" not in row:
+                continue
+            entry = merged.setdefault(str(row["id"]), dict(row, matched=0, reproduced=0))
+            entry["matched"] += _int(row.get("matched"))
+            entry["reproduced"] += _int(row.get("reproduced"))
+    for entry in merged.values():
+        needed = _int(entry.get("min_matches")) or 1
+        if entry["reproduced"]:
+            entry["state"] = "reproduced"
+        elif not entry["matched"]:
+            entry["state"] = "matched nothing in this run"
+        elif entry["matched"] < needed:
+            entry["state"] = f"not reproduced in {entry['matched']} matching examples (too few to tell)"
+        else:
+            entry["state"] = "fixed upstream?"
+    return sorted(merged.values(), key=lambda e: e["id"])
 
 
 def _capabilities(unsupported: dict[tuple, Counter]) -> list[dict]:
