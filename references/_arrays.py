@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["namespace", "cuda_unavailable_reason", "as_float64", "to_host"]
+from conformance.arithmetic import FLOAT64
+from conformance.registry import Implementation
+
+__all__ = ["ArrayReference", "namespace", "cuda_unavailable_reason", "as_float64", "to_host"]
 
 _cupy_reason: str | None | bool = False  # False: not checked yet
 
@@ -55,3 +58,18 @@ def to_host(array):
     if isinstance(array, np.ndarray):
         return array
     return array.get()  # cupy
+
+
+class ArrayReference(Implementation):
+    """What the three references declare alike: float64 arithmetic, NumPy on cpu, CuPy on cuda."""
+
+    devices = ("cpu", "cuda")
+    is_reference = True
+
+    def supports(self, config, device: str = "cpu") -> str | None:
+        if device == "cuda":
+            return cuda_unavailable_reason()
+        return super().supports(config, device)
+
+    def arithmetic(self, config, device: str = "cpu"):
+        return FLOAT64

@@ -18,11 +18,9 @@ from __future__ import annotations
 import itertools
 import math
 
-from conformance.arithmetic import FLOAT64
 from conformance.config import ConvConfig
-from conformance.registry import Implementation
 
-from ._arrays import as_float64, cuda_unavailable_reason, namespace, to_host
+from ._arrays import ArrayReference, as_float64, namespace, to_host
 
 __all__ = ["Im2colReference", "im2col", "col2im"]
 
@@ -60,20 +58,11 @@ def _gemm_rows(w, groups):
     return w.reshape(groups, w.shape[0] // groups, math.prod(w.shape[1:]))
 
 
-class Im2colReference(Implementation):
+class Im2colReference(ArrayReference):
     """im2col + GEMM (col2im for adjoints), float64, on NumPy (cpu) or CuPy (cuda)."""
 
     name = "im2col"
-    devices = ("cpu", "cuda")
-    is_reference = True
 
-    def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
-        if device == "cuda":
-            return cuda_unavailable_reason()
-        return super().supports(config, device)
-
-    def arithmetic(self, config, device="cpu"):
-        return FLOAT64
 
     def _geometry(self, config):
         return config.kernel, config.stride, config.dilation, config.resolved_padding

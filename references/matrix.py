@@ -22,11 +22,9 @@ import math
 
 import numpy as np
 
-from conformance.arithmetic import FLOAT64
 from conformance.config import ConvConfig
-from conformance.registry import Implementation
 
-from ._arrays import as_float64, cuda_unavailable_reason, namespace, to_host
+from ._arrays import ArrayReference, as_float64, namespace, to_host
 
 __all__ = ["MatrixReference", "convolution_matrix_entries"]
 
@@ -67,20 +65,11 @@ def convolution_matrix_entries(in_channels, out_channels, groups, in_size, out_s
     return rows, cols, weight_index
 
 
-class MatrixReference(Implementation):
+class MatrixReference(ArrayReference):
     """y = M x with M an explicit sparse matrix (scipy.sparse / cupyx.scipy.sparse), float64."""
 
     name = "matrix"
-    devices = ("cpu", "cuda")
-    is_reference = True
 
-    def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
-        if device == "cuda":
-            return cuda_unavailable_reason()
-        return super().supports(config, device)
-
-    def arithmetic(self, config, device="cpu"):
-        return FLOAT64
 
     @staticmethod
     def _sparse(device):

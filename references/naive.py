@@ -20,9 +20,8 @@ import itertools
 import math
 
 from conformance.config import ConvConfig
-from conformance.registry import Implementation
 
-from ._arrays import as_float64, cuda_unavailable_reason, namespace, to_host
+from ._arrays import ArrayReference, as_float64, namespace, to_host
 
 __all__ = ["NaiveReference", "correlate", "correlate_input_adjoint", "correlate_weight_adjoint"]
 
@@ -103,22 +102,11 @@ def _add_bias(xp, y, b):
     return y + b.reshape((1, -1) + (1,) * (y.ndim - 2))
 
 
-class NaiveReference(Implementation):
+class NaiveReference(ArrayReference):
     """The definition's sums, in float64, on NumPy (cpu) or CuPy (cuda)."""
 
     name = "naive"
-    devices = ("cpu", "cuda")
-    is_reference = True
 
-    def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
-        if device == "cuda":
-            return cuda_unavailable_reason()
-        return super().supports(config, device)
-
-    def arithmetic(self, config, device="cpu"):
-        from conformance.arithmetic import FLOAT64
-
-        return FLOAT64
 
     def forward(self, config: ConvConfig, x, w, b=None, device: str = "cpu"):
         xp = namespace(device)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -124,15 +123,10 @@ def _keep_this_session(result: Any, since: float) -> None:
 
 
 def _timestamp(text: Any) -> float | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
+    from .model import _parse_time
+
+    moment = _parse_time(text)
+    return None if moment is None else moment.timestamp()
 
 
 def _markup(state: str) -> dict[str, bool]:
