@@ -90,7 +90,8 @@ def pytest_configure(config):
     if config.getoption("call_timeout") <= 0:
         raise pytest.UsageError(f"--call-timeout {config.getoption('call_timeout')} must be positive")
     report_dir = Path(config.getoption("report_dir"))
-    conformance_run = _is_conformance_run(config)
+    # --collect-only runs nothing: it must neither delete the last results nor write a report.
+    conformance_run = _is_conformance_run(config) and not config.getoption("collectonly")
     if _is_worker(config):
         run_id = config.workerinput["conformance_run_id"]
         worker = config.workerinput["workerid"]
