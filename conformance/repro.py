@@ -30,10 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config = ConvConfig.from_json(args.config)
-    except InvalidConfig as err:
-        print(f"repro: invalid --config: {err}", file=sys.stderr)
-        return 2
-    except TypeError as err:
+    except (InvalidConfig, TypeError) as err:
         print(f"repro: invalid --config: {err}", file=sys.stderr)
         return 2
     if not 0 <= args.seed < 2**32:  # the range the strategies draw data seeds from

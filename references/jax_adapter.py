@@ -31,7 +31,8 @@ import numpy as np
 
 from conformance.arithmetic import Arithmetic, default_arithmetic
 from conformance.config import ConvConfig
-from conformance.registry import Implementation
+
+from ._adapter import FrameworkAdapter
 
 __all__ = [
     "JaxAdapter",
@@ -41,7 +42,6 @@ __all__ = [
     "gpu_supports_tf32",
 ]
 
-PRECISIONS = ("default", "highest")
 
 # jax_default_matmul_precision values that keep full float32 on GPUs (None/"default"/"high"/
 # "tensorfloat32"/"bfloat16" all let XLA:GPU use TF32 on Ampere and later).
@@ -162,35 +162,15 @@ def _conv_with_bias(jax, config: ConvConfig, precision):
     return conv_bias if config.bias else conv
 
 
-class JaxAdapter(Implementation):
+class JaxAdapter(FrameworkAdapter):
     """jax.lax convolutions on "cpu" or "cuda" (JAX's GPU backend); see the module docstring."""
 
     name = "jax"
-    devices = ("cpu", "cuda")
-
-    def __init__(self, precision: str = "default") -> None:
-        self.precision = precision
-
-    @property
-    def precision(self) -> str:
-        return self._precision
-
-    @precision.setter
-    def precision(self, value: str) -> None:
-        if value not in PRECISIONS:
-            raise ValueError(f"precision={value!r} must be one of {PRECISIONS}")
-        self._precision = value
 
     # ---- declarations ----
 
-    def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
-        # Every valid ConvConfig is expressible in lax; crashes (aborts) are findings, not gaps.
-        return self.supports_device(device)
-
-    def supports_device(self, device: str) -> str | None:
-        if device not in self.devices:
-            return f"jax: device {device!r} not supported (supports {', '.join(self.devices)})"
-        return gpu_unavailable_reason() if device == "cuda" else None
+    def gpu_unavailable_reason(self) -> str | None:
+        return gpu_unavailable_reason()
 
     def arithmetic(self, config: ConvConfig, device: str = "cpu") -> Arithmetic:
         if config.dtype != "float32" or self.precision == "highest" or device != "cuda":

@@ -22,7 +22,8 @@ import numpy as np
 
 from conformance.arithmetic import Arithmetic, default_arithmetic
 from conformance.config import ConvConfig
-from conformance.registry import Implementation
+
+from ._adapter import FrameworkAdapter
 
 __all__ = [
     "TorchAdapter",
@@ -33,7 +34,6 @@ __all__ = [
     "torch_padding_args",
 ]
 
-PRECISIONS = ("default", "highest")
 
 # (backend module path, op) pairs whose fp32_precision can reduce float32 convolution precision.
 # "highest" sets each of them to "ieee" during a call. Convolutions on CUDA go through cuDNN, and
@@ -172,36 +172,15 @@ def _conv(torch, config: ConvConfig, x, w, b):
     return y
 
 
-class TorchAdapter(Implementation):
+class TorchAdapter(FrameworkAdapter):
     """torch.nn.functional convolutions on "cpu" or "cuda"; see the module docstring."""
 
     name = "torch"
-    devices = ("cpu", "cuda")
-
-    def __init__(self, precision: str = "default") -> None:
-        self.precision = precision
-
-    @property
-    def precision(self) -> str:
-        return self._precision
-
-    @precision.setter
-    def precision(self, value: str) -> None:
-        if value not in PRECISIONS:
-            raise ValueError(f"precision={value!r} must be one of {PRECISIONS}")
-        self._precision = value
 
     # ---- declarations ----
 
-    def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
-        # Every valid ConvConfig runs through F.conv*/F.conv_transpose* (all four dtypes, empty
-        # batch, groups, dilation, output_padding): the only gap is a device torch cannot see.
-        return self.supports_device(device)
-
-    def supports_device(self, device: str) -> str | None:
-        if device not in self.devices:
-            return f"torch: device {device!r} not supported (supports {', '.join(self.devices)})"
-        return cuda_unavailable_reason() if device == "cuda" else None
+    def gpu_unavailable_reason(self) -> str | None:
+        return cuda_unavailable_reason()
 
     def arithmetic(self, config: ConvConfig, device: str = "cpu") -> Arithmetic:
         if config.dtype != "float32" or self.precision == "highest":
