@@ -30,9 +30,9 @@ def startup(process_start: float) -> dict:
     began = time.time()
     import tempfile
 
-    import references.im2col  # noqa: F401  (the oracle)
-    import references.matrix  # noqa: F401
-    import references.naive  # noqa: F401
+    import references.numpy.im2col  # noqa: F401  (the oracle)
+    import references.numpy.matrix  # noqa: F401
+    import references.numpy.naive  # noqa: F401
     from conformance.config import ConvConfig
     from conformance.harness import Harness, Target
     from conformance.records import RecordWriter
@@ -60,7 +60,7 @@ def jax_compile(shapes: int = 6) -> dict:
     sys.path.insert(0, ROOT)
     from conformance.config import ConvConfig
     from conformance.strategies import make_tensors
-    from references.jax_adapter import JaxAdapter
+    from references.jax.lax import JaxAdapter
 
     adapter = JaxAdapter()
     started = time.perf_counter()
@@ -111,7 +111,7 @@ def _jit_times(config, t) -> dict:
     """For comparison: the same computation under one jax.jit (one compile per shape instead of one per op)."""
     import jax
 
-    from references.jax_adapter import _conv_with_bias
+    from references.jax.lax import _conv_with_bias
 
     fresh = config.replace(in_size=tuple(n + 1 for n in config.in_size))  # a shape the eager calls have not seen
     from conformance.strategies import make_tensors

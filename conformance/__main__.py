@@ -28,25 +28,41 @@ class UsageError(Exception):
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = ("With --baseline, the page starts with the night-to-night diff (new failures, fixed, still "
+                     "failing, not run tonight), stdout lists it, and the exit status is 1 when there are new "
+                     "failures, else 0. Exit status 2: bad input.")
     parser.add_argument("results", nargs="+", metavar="RESULTS.jsonl",
                         help="results files to merge (results.jsonl and any results-*.jsonl of xdist workers)")
     parser.add_argument("-o", "--output", default="reports/conformance.html", metavar="OUT.html",
                         help="the page to write (default: %(default)s)")
     parser.add_argument("--title", default=None, help="page title")
+    parser.add_argument("--baseline", nargs="+", action="extend", default=None, metavar="OLD.jsonl",
+                        help="an earlier run's results files (e.g. last night's) to diff against; exit status 1 "
+                             "when tonight fails where the baseline did not")
 
 
 def run_report(args: argparse.Namespace) -> int:
     from .report.render import ReportInputError, render_report
 
+    diff = None
     try:
-        summary = render_report(args.results, args.output, title=args.title)
+        if args.baseline:
+            from .report.diff import write_report_with_diff
+
+            summary, diff = write_report_with_diff(args.results, args.baseline, args.output, title=args.title)
+        else:
+            summary = render_report(args.results, args.output, title=args.title)
     except ReportInputError as err:
         raise UsageError(str(err)) from None
     except OSError as err:  # the output cannot be written
         raise UsageError(f"cannot write {args.output}: {err.strerror or err}") from None
     print(summary.line())
     print(f"verdict: {summary.verdict_text}")
-    return 0
+    if diff is None:
+        return 0
+    for line in diff.lines():
+        print(line)
+    return diff.exit_status
 
 
 # ---- subcommand table -------------------------------------------------------------------------------

@@ -3,7 +3,10 @@
 The tolerance is conformance.tolerance.error_bound, element by element. A result is a `shape`
 mismatch when its shape differs from the expected one, `nonfinite` when it has NaN or Inf where the
 oracle has a finite value (an infinity is accepted where the exact value overflows the output
-format), and `value` when any element's error exceeds its bound.
+format), `value` when any element's error exceeds its bound, and `dtype` when the values are within
+the bound but some are not representable in the output format the implementation declared (a
+"bfloat16" result that was never rounded to bfloat16, a float32 result computed and returned in
+float64).
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from .arithmetic import Arithmetic
-from .dtypes import LARGEST_FINITE
+from .dtypes import LARGEST_FINITE, round_to_dtype
 from .tolerance import error_bound
 
-__all__ = ["Verdict", "compare", "HEATMAP_MAX_SIDE"]
+__all__ = ["Verdict", "compare", "bitwise_difference", "HEATMAP_MAX_SIDE"]
 
 HEATMAP_MAX_SIDE = 48
 
@@ -59,8 +62,11 @@ def compare(
     abs_expected: np.ndarray,
     terms: int,
     arithmetic: Arithmetic,
+    partial_roundings: int = 0,
 ) -> Verdict:
-    """Compare `result` (any array-like) for the check `name` ("forward", "grad_weight"...)."""
+    """Compare `result` (any array-like) for the check `name` ("forward", "grad_weight"...).
+
+    partial_roundings: see conformance.tolerance.error_bound."""
     shape_expected = list(expected.shape)
     if result is None:
         return Verdict("mismatch", "shape", {"shape_seen": None, "shape_expected": shape_expected},
@@ -74,7 +80,7 @@ def compare(
         return Verdict("mismatch", "shape", {"shape_seen": list(array.shape), "shape_expected": shape_expected},
                        problem=f"{name} has shape {tuple(array.shape)}, expected {tuple(expected.shape)}")
 
-    bound = error_bound(abs_expected, expected, terms, arithmetic)
+    bound = error_bound(abs_expected, expected, terms, arithmetic, partial_roundings)
     overflows = np.abs(expected) > LARGEST_FINITE[arithmetic.output]
     finite = np.isfinite(array)
     # An infinity of the right sign is the correctly rounded result of a value beyond the format's range.
@@ -120,6 +126,16 @@ def compare(
                        problem=f"{name}{index} = {_fmt(stats['worst_value'])}, expected {_fmt(stats['worst_expected'])} "
                                f"(error {stats['max_abs_error']:.3g} = {stats['max_error_in_bounds']:.3g} x bound "
                                f"{stats['worst_bound']:.3g}; {n_beyond} of {n_elements} elements beyond)")
+    unrounded = finite & (round_to_dtype(np.where(finite, array, 0.0), arithmetic.output) != array)
+    if unrounded.any():
+        where = tuple(int(i) for i in np.argwhere(unrounded)[0])
+        n_unrounded = int(unrounded.sum())
+        stats["n_not_in_format"] = n_unrounded
+        return Verdict("mismatch", "dtype", stats, None,
+                       problem=f"{name}{list(where)} = {float(array[where])!r} is not a {arithmetic.output} value "
+                               f"({n_unrounded} of {n_elements} elements are not; result not in {arithmetic.output}): "
+                               f"round results to the declared output format "
+                               f"(bfloat16 travels as float32 arrays holding bfloat16 values)")
     return Verdict("pass", None, stats)
 
 
@@ -140,3 +156,27 @@ def _heatmap(ratio: np.ndarray) -> dict[str, Any] | None:
     values = [[(float(v) if np.isfinite(v) else 1e308) for v in row] for row in grid]
     axes = "W" if ratio.ndim == 3 else "H x W"
     return {"shape": list(grid.shape), "values": values, "axes": axes, "downsampled": [step_r, step_c]}
+
+
+def bitwise_difference(name: str, first: Any, second: Any) -> Verdict | None:
+    """None when two results of the same call are bitwise identical (NaNs with the same bits too),
+    else a mismatch saying where they differ."""
+    if first is None and second is None:
+        return None
+    a, b = np.asarray(first), np.asarray(second)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return Verdict("mismatch", "value", {"shape_seen": list(b.shape), "shape_expected": list(a.shape)},
+                       problem=f"{name}: the second identical call returned {b.dtype}{list(b.shape)}, "
+                               f"the first {a.dtype}{list(a.shape)}")
+    if np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes():
+        return None
+    bits = f"u{a.dtype.itemsize}"
+    differs = np.ascontiguousarray(a).view(bits) != np.ascontiguousarray(b).view(bits)
+    where = tuple(int(i) for i in np.argwhere(differs)[0])
+    delta = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    stats = {"n_beyond": int(differs.sum()), "n_elements": int(a.size), "max_abs_error": float(np.nanmax(delta)),
+             "worst_index": list(where), "worst_value": float(b[where]), "worst_expected": float(a[where])}
+    return Verdict("mismatch", "value", stats,
+                   problem=f"{name}{list(where)} = {float(b[where])!r} on the second identical call, "
+                           f"{float(a[where])!r} on the first ({stats['n_beyond']} of {a.size} elements differ bitwise, "
+                           f"largest difference {stats['max_abs_error']:.3g})")

@@ -25,10 +25,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import threading
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Callable, Union
+
+from .vocabulary import op_name
 
 __all__ = [
+    "AXES",
+    "Axis",
     "DTYPES",
     "ConvConfig",
     "InvalidConfig",
@@ -44,6 +49,10 @@ _TUPLE_FIELDS = ("in_size", "kernel", "stride", "dilation", "output_padding")
 
 class InvalidConfig(ValueError):
     """A ConvConfig that breaks a rule: the message names the field, the value and the rule."""
+
+
+_UNCHECKED = threading.local()  # set by ConvConfig.unchecked while it builds one
+_UNCHECKED.active = False
 
 
 def _as_int_tuple(name: str, value: Any, ndim: int, default: int | None) -> tuple[int, ...]:
@@ -161,69 +170,43 @@ class ConvConfig:
                     object.__setattr__(self, name, bool(value))
                 else:
                     raise InvalidConfig(f"{name}={value!r} must be True or False")
-        self._validate()
+        if not getattr(_UNCHECKED, "active", False):
+            self._validate()
+
+    @classmethod
+    def unchecked(cls, **fields: Any) -> "ConvConfig":
+        """A config built without its validity rules: an invalid call, on purpose (check kind "invalid").
+
+        Types and shapes are still normalised; `broken_rules()` says what is wrong with it.
+        """
+        _UNCHECKED.active = True
+        try:
+            return cls(**fields)
+        finally:
+            _UNCHECKED.active = False
+
+    def broken_rules(self) -> list[str]:
+        """The messages of every validity rule this config breaks (empty for a valid config)."""
+        problems = []
+        for axis in AXES:
+            for rule in axis.rules:
+                try:
+                    problem = rule(self)
+                except (ArithmeticError, ValueError) as err:  # a rule that needs an earlier one to hold
+                    problem = f"{axis.field}: {type(err).__name__}: {err}"
+                if problem:
+                    problems.append(problem)
+        return problems
 
     # ---- validation -------------------------------------------------------------------------
 
     def _validate(self) -> None:
-        if self.dtype not in DTYPES:
-            raise InvalidConfig(f"dtype={self.dtype!r} is not one of {DTYPES}")
-        if self.batch < 0:
-            raise InvalidConfig(f"batch={self.batch} must be >= 0")
-        for name in ("in_channels", "out_channels", "groups"):
-            if getattr(self, name) < 1:
-                raise InvalidConfig(f"{name}={getattr(self, name)} must be >= 1")
-        for name in ("in_size", "kernel", "stride", "dilation"):
-            values = getattr(self, name)
-            for dim, value in enumerate(values):
-                if value < 1:
-                    raise InvalidConfig(f"{name}={values} must be >= 1 in every dim; dim {dim} is {value}")
-        if any(v < 0 for v in self.output_padding):
-            raise InvalidConfig(f"output_padding={self.output_padding} must be >= 0 in every dim")
-        for name in ("in_channels", "out_channels"):
-            if getattr(self, name) % self.groups:
-                raise InvalidConfig(
-                    f"groups={self.groups} does not divide {name}={getattr(self, name)}; "
-                    f"choose groups among the common divisors of in_channels and out_channels"
-                )
-        if isinstance(self.padding, str):
-            if self.padding == "same" and self.transposed:
-                raise InvalidConfig(
-                    "padding='same' is defined for ordinary convolution only; give explicit (lo, hi) pairs "
-                    "for a transposed convolution"
-                )
-            if self.padding == "same" and any(s != 1 for s in self.stride):
-                raise InvalidConfig(
-                    f"padding='same' requires stride 1 in every dim (PyTorch's rule), got stride={self.stride}; "
-                    f"use explicit (lo, hi) pairs or stride 1"
-                )
-        else:
-            for dim, (lo, hi) in enumerate(self.padding):
-                if lo < 0 or hi < 0:
-                    raise InvalidConfig(
-                        f"padding={self.padding} must be >= 0; dim {dim} has ({lo}, {hi}). "
-                        f"Crop the input instead of padding negatively"
-                    )
-        if self.transposed:
-            for dim, (op, s, d) in enumerate(zip(self.output_padding, self.stride, self.dilation)):
-                if op >= max(s, d):
-                    raise InvalidConfig(
-                        f"output_padding={self.output_padding} must be smaller than max(stride, dilation)="
-                        f"{tuple(max(a, b) for a, b in zip(self.stride, self.dilation))} in dim {dim}; "
-                        f"lower output_padding or raise stride"
-                    )
-        elif any(self.output_padding):
-            raise InvalidConfig(
-                f"output_padding={self.output_padding} applies to transposed convolution only; "
-                f"set it to 0 or transposed=True"
-            )
-        for dim, size in enumerate(self.out_size):
-            if size < 1:
-                raise InvalidConfig(
-                    f"output size {self.out_size} is not positive in dim {dim} (in_size={self.in_size}, "
-                    f"kernel={self.kernel}, stride={self.stride}, dilation={self.dilation}, "
-                    f"padding={self.resolved_padding}); enlarge in_size or padding, or shrink kernel or dilation"
-                )
+        """The first broken rule of any axis (AXES, in order) as an InvalidConfig."""
+        for axis in AXES:
+            for rule in axis.rules:
+                problem = rule(self)
+                if problem:
+                    raise InvalidConfig(problem)
 
     # ---- derived properties -------------------------------------------------------------------
 
@@ -283,11 +266,17 @@ class ConvConfig:
         per_group = self.in_channels // self.groups
         if not self.transposed:
             return per_group * math.prod(self.kernel)
+        return per_group * self.taps_on_lattice
+
+    @property
+    def taps_on_lattice(self) -> int:
+        """Most kernel taps that land on one position of the stride lattice: tap*dilation must be a
+        multiple of the stride, which holds for every (s / gcd(s, d))-th tap, so at most
+        ceil(k / (s / gcd(s, d))) taps per dim."""
         taps = 1
         for k, s, d in zip(self.kernel, self.stride, self.dilation):
-            period = s // math.gcd(s, d)
-            taps *= -(-k // period)
-        return per_group * taps
+            taps *= -(-k // (s // math.gcd(s, d)))
+        return taps
 
     @property
     def macs(self) -> int:
@@ -304,7 +293,7 @@ class ConvConfig:
 
     @property
     def op_name(self) -> str:
-        return f"conv{'_transpose' if self.transposed else ''}{self.ndim}d"
+        return op_name(self.ndim, self.transposed)
 
     @property
     def is_asymmetric(self) -> bool:
@@ -349,24 +338,134 @@ class ConvConfig:
         return dataclasses.replace(self, **changes)
 
     def __str__(self) -> str:
-        parts = [
-            f"N={self.batch}",
-            f"C={self.in_channels}->{self.out_channels}",
-        ]
-        if self.groups != 1:
-            parts.append(f"groups={self.groups}")
-        parts.append(f"in={_fmt(self.in_size)}")
-        parts.append(f"k={_fmt(self.kernel)}")
-        if any(s != 1 for s in self.stride):
-            parts.append(f"stride={_fmt(self.stride)}")
-        if isinstance(self.padding, str):
-            parts.append(f"pad={self.padding}")
-        elif any(lo or hi for lo, hi in self.padding):
-            parts.append("pad=" + "x".join(f"({lo},{hi})" for lo, hi in self.padding))
-        if any(d != 1 for d in self.dilation):
-            parts.append(f"dilation={_fmt(self.dilation)}")
-        if any(self.output_padding):
-            parts.append(f"out_pad={_fmt(self.output_padding)}")
-        parts.append("bias" if self.bias else "no bias")
-        parts.append(self.dtype)
+        parts = [part for axis in AXES if (part := axis.describe(self))]
         return f"{self.op_name}({', '.join(parts)})"
+
+
+# ---- the axes --------------------------------------------------------------------------------------
+# Each field of ConvConfig is declared once here, with together: its validity rules (each returns
+# None or the message of an InvalidConfig), its part of str(config), its coverage features for the
+# report, and, for an axis the strategies draw generically, the values to draw (the first is the
+# default and the shrink target). Axes whose values depend on each other (sizes, kernel, stride,
+# padding...) are drawn by the constructive strategy in conformance.strategies (`values` None).
+# A new axis: a field on ConvConfig plus one Axis here; to_dict() and from_dict() follow the fields.
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One axis of the configuration space (one field of ConvConfig, or two that read as one)."""
+
+    field: str
+    describe: Callable[["ConvConfig"], str | None] = lambda c: None
+    rules: tuple[Callable[["ConvConfig"], str | None], ...] = ()
+    features: tuple[tuple[str, Callable[["ConvConfig"], bool]], ...] = ()
+    values: tuple[Any, ...] | None = None
+
+
+def _each_dim(name: str, test: Callable[[int], bool], wanted: str):
+    def rule(c: "ConvConfig") -> str | None:
+        values = getattr(c, name)
+        for dim, value in enumerate(values):
+            if not test(value):
+                return f"{name}={values} must be {wanted} in every dim; dim {dim} is {value}"
+        return None
+    return rule
+
+
+def _at_least_one(name: str):
+    return lambda c: f"{name}={getattr(c, name)} must be >= 1" if getattr(c, name) < 1 else None
+
+
+def _groups_divide(c: "ConvConfig") -> str | None:
+    for name in ("in_channels", "out_channels"):
+        if getattr(c, name) % c.groups:
+            return (f"groups={c.groups} does not divide {name}={getattr(c, name)}; "
+                    f"choose groups among the common divisors of in_channels and out_channels")
+    return None
+
+
+def _padding_rule(c: "ConvConfig") -> str | None:
+    if c.padding == "same" and c.transposed:
+        return ("padding='same' is defined for ordinary convolution only; give explicit (lo, hi) pairs "
+                "for a transposed convolution")
+    if c.padding == "same" and any(s != 1 for s in c.stride):
+        return (f"padding='same' requires stride 1 in every dim (PyTorch's rule), got stride={c.stride}; "
+                f"use explicit (lo, hi) pairs or stride 1")
+    if not isinstance(c.padding, str):
+        for dim, (lo, hi) in enumerate(c.padding):
+            if lo < 0 or hi < 0:
+                return (f"padding={c.padding} must be >= 0; dim {dim} has ({lo}, {hi}). "
+                        f"Crop the input instead of padding negatively")
+    return None
+
+
+def _output_padding_rule(c: "ConvConfig") -> str | None:
+    if c.transposed:
+        for dim, (op, s, d) in enumerate(zip(c.output_padding, c.stride, c.dilation)):
+            if op >= max(s, d):
+                return (f"output_padding={c.output_padding} must be smaller than max(stride, dilation)="
+                        f"{tuple(max(a, b) for a, b in zip(c.stride, c.dilation))} in dim {dim}; "
+                        f"lower output_padding or raise stride")
+    elif any(c.output_padding):
+        return (f"output_padding={c.output_padding} applies to transposed convolution only; "
+                f"set it to 0 or transposed=True")
+    return None
+
+
+def _output_size_rule(c: "ConvConfig") -> str | None:
+    for dim, size in enumerate(c.out_size):
+        if size < 1:
+            return (f"output size {c.out_size} is not positive in dim {dim} (in_size={c.in_size}, "
+                    f"kernel={c.kernel}, stride={c.stride}, dilation={c.dilation}, "
+                    f"padding={c.resolved_padding}); enlarge in_size or padding, or shrink kernel or dilation")
+    return None
+
+
+def _padding_part(c: "ConvConfig") -> str | None:
+    if isinstance(c.padding, str):
+        return f"pad={c.padding}"
+    if any(lo or hi for lo, hi in c.padding):
+        return "pad=" + "x".join(f"({lo},{hi})" for lo, hi in c.padding)
+    return None
+
+
+AXES: tuple[Axis, ...] = (
+    Axis("ndim", features=tuple((f"ndim={n}", lambda c, n=n: c.ndim == n) for n in (1, 2, 3))),
+    Axis("transposed", features=(("transposed", lambda c: c.transposed),)),
+    Axis("batch", describe=lambda c: f"N={c.batch}",
+         rules=(lambda c: f"batch={c.batch} must be >= 0" if c.batch < 0 else None,),
+         features=(("batch=0", lambda c: c.batch == 0), ("batch>1", lambda c: c.batch > 1))),
+    Axis("in_channels", describe=lambda c: f"C={c.in_channels}->{c.out_channels}",
+         rules=(_at_least_one("in_channels"), _at_least_one("out_channels"))),
+    Axis("groups", describe=lambda c: f"groups={c.groups}" if c.groups != 1 else None,
+         rules=(_at_least_one("groups"), _groups_divide),
+         features=(("groups>1", lambda c: c.groups > 1),
+                   ("depthwise", lambda c: c.groups > 1 and c.groups == c.in_channels))),
+    Axis("in_size", describe=lambda c: f"in={_fmt(c.in_size)}", rules=(_each_dim("in_size", lambda v: v >= 1, ">= 1"),),
+         features=(("unequal spatial sizes", lambda c: len(set(c.in_size)) > 1),)),
+    Axis("kernel", describe=lambda c: f"k={_fmt(c.kernel)}", rules=(_each_dim("kernel", lambda v: v >= 1, ">= 1"),),
+         features=(("kernel 1x1", lambda c: all(k == 1 for k in c.kernel)),
+                   ("kernel larger than input", lambda c: any(k > n for k, n in zip(c.kernel, c.in_size))),
+                   ("reduction >= 256", lambda c: c.reduction_length >= 256))),
+    Axis("stride", describe=lambda c: f"stride={_fmt(c.stride)}" if any(s != 1 for s in c.stride) else None,
+         rules=(_each_dim("stride", lambda v: v >= 1, ">= 1"),),
+         features=(("stride>1", lambda c: any(s > 1 for s in c.stride)),)),
+    Axis("padding", describe=_padding_part, rules=(_padding_rule,),
+         features=(("asymmetric padding", lambda c: c.is_asymmetric and not isinstance(c.padding, str)),
+                   ("padding='same'", lambda c: c.padding == "same"),
+                   ("padding='valid'", lambda c: c.padding == "valid"),
+                   ("zero padding", lambda c: not any(lo or hi for lo, hi in c.resolved_padding)))),
+    Axis("dilation", describe=lambda c: f"dilation={_fmt(c.dilation)}" if any(d != 1 for d in c.dilation) else None,
+         rules=(_each_dim("dilation", lambda v: v >= 1, ">= 1"),),
+         features=(("dilation>1", lambda c: any(d > 1 for d in c.dilation)),
+                   ("stride>1 and dilation>1", lambda c: any(s > 1 for s in c.stride) and any(d > 1 for d in c.dilation)))),
+    Axis("output_padding", describe=lambda c: f"out_pad={_fmt(c.output_padding)}" if any(c.output_padding) else None,
+         rules=(_each_dim("output_padding", lambda v: v >= 0, ">= 0"), _output_padding_rule, _output_size_rule),
+         features=(("output_padding>0", lambda c: any(c.output_padding)),
+                   ("output size 1", lambda c: any(n == 1 for n in c.out_size)))),
+    Axis("bias", describe=lambda c: "bias" if c.bias else "no bias", values=(False, True),
+         features=(("bias", lambda c: c.bias),)),
+    Axis("dtype", describe=lambda c: c.dtype,
+         rules=(lambda c: None if c.dtype in DTYPES else f"dtype={c.dtype!r} is not one of {DTYPES}",),
+         features=tuple((dtype, lambda c, dtype=dtype: c.dtype == dtype) for dtype in DTYPES)),
+)

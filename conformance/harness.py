@@ -7,18 +7,23 @@ Hypothesis shrinks it to a minimal config.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import platform
 import shlex
 import time
+import traceback
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from .arithmetic import Arithmetic
+from .ceilings import within_ceiling
+from .checks import CheckKind, check_kind
 from .compare import Verdict, compare
 from .coverage import features_of
 from .isolation import (
@@ -29,19 +34,32 @@ from .isolation import (
     describe_exit,
 )
 from .oracle import compute_oracle, oracle_name_for
-from .records import PASS_RECORD_CAP, RecordWriter
-from .registry import REFERENCES, get_implementation
+from .records import PASS_RECORD_CAP, CheckRecord, RecordWriter, RunRecord, SummaryRecord
+from .registry import REFERENCES, capability_reason, declared_dtypes, get_implementation, missing_method_reason
 from .strategies import ConvCase
-from .tolerance import reduction_lengths
+from .vocabulary import CRASH, ERROR, FAILING_STATUSES, KNOWN, PASS, TIMEOUT, UNSUPPORTED
 
-__all__ = ["Target", "Outcome", "Harness", "ConformanceFailure", "FAILING_STATUSES", "repro_command"]
+__all__ = ["Target", "Outcome", "Harness", "ConformanceFailure", "failure_type", "repro_command", "run_header",
+           "PHASES"]
 
-FAILING_STATUSES = ("mismatch", "error", "crash", "timeout")
-GRADIENT_CHECKS = ("grad_input", "grad_weight", "grad_bias")
+# Where an example comes from (CheckRecord.phase): drawn, replayed while shrinking, the shrunk one
+# Hypothesis reports, or another implementation replayed on a failing example.
+PHASES = ("generate", "shrink", "final", "consensus")
 
 
 class ConformanceFailure(AssertionError):
     """An implementation disagreed with the oracle (or crashed, hung, raised) on an example."""
+
+
+@lru_cache(maxsize=None)
+def failure_type(check: str, status: str, kind: str | None) -> type[ConformanceFailure]:
+    """The exception class of one failure identity (check, status, kind).
+
+    Hypothesis tells distinct bugs apart by exception type and origin: one class per identity lets
+    one test report several distinct failures (report_multiple_bugs) instead of stopping at the first.
+    """
+    label = f"{check}: {status}" + (f" ({kind})" if kind else "")
+    return type(f"ConformanceFailure[{label}]", (ConformanceFailure,), {"__module__": __name__})
 
 
 @dataclass(frozen=True)
@@ -61,7 +79,7 @@ class Target:
 @dataclass
 class Outcome:
     statuses: dict[str, str]            # check -> status
-    records: list[dict[str, Any]]
+    records: list[CheckRecord]
     message: str = ""
 
     @property
@@ -69,8 +87,21 @@ class Outcome:
         return any(s in FAILING_STATUSES for s in self.statuses.values())
 
     @property
-    def unsupported(self) -> bool:
-        return bool(self.statuses) and all(s == "unsupported" for s in self.statuses.values())
+    def ran(self) -> bool:
+        """Some check ran (not everything unsupported)."""
+        return any(s != UNSUPPORTED for s in self.statuses.values())
+
+    @property
+    def identity(self) -> tuple[str, str, str | None] | None:
+        """(check, status, kind) of the first failing record: what makes this failure distinct."""
+        for record in self.records:
+            if record.status in FAILING_STATUSES:
+                return (record.check, record.status, record.kind)
+        return None
+
+    def raise_if_failed(self) -> None:
+        if self.failed:
+            raise failure_type(*self.identity)(self.message)
 
 
 def repro_command(spec: str, device: str, kind: str, case: ConvCase) -> str:
@@ -83,12 +114,34 @@ def repro_command(spec: str, device: str, kind: str, case: ConvCase) -> str:
 
 @dataclass
 class _TestTally:
+    kind: str = ""
     examples: int = 0
+    examples_run: int = 0
+    shrink_replays: int = 0
     counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     unsupported_reasons: Counter = field(default_factory=Counter)
     coverage: Counter = field(default_factory=Counter)
     written: Counter = field(default_factory=Counter)
     started: float = field(default_factory=time.monotonic)
+    skipped: str | None = None
+
+
+def _not_installed_reason(name: str, err: Exception) -> str | None:
+    """The reason for a framework that is not installed, or None when `err` is something else."""
+    missing = (isinstance(err, ImplementationRaised) and err.type_name in ("ModuleNotFoundError", "ImportError")) \
+        or isinstance(err, ImportError)
+    if not missing:
+        return None
+    return f"{name}: not installed here ({getattr(err, 'message', err)})"
+
+
+def _not_implemented_reason(name: str, kind: CheckKind, err: Exception) -> str | None:
+    raised = (isinstance(err, ImplementationRaised) and err.type_name == "NotImplementedError") \
+        or isinstance(err, NotImplementedError)
+    if not raised:
+        return None
+    text = getattr(err, "message", None) or str(err)
+    return f"{name}: {kind.method}() raised NotImplementedError{f' ({text})' if text else ''}"
 
 
 class Harness:
@@ -128,208 +181,288 @@ class Harness:
             if isinstance(impl, IsolatedImplementation):
                 impl.stop()
 
+    def missing_method(self, target: Target, kind: CheckKind) -> str | None:
+        """Why the target cannot run this check kind at all (it has no such method), or None."""
+        impl = self.implementation(target.spec)
+        try:
+            if isinstance(impl, IsolatedImplementation):
+                return impl.missing_method(kind)
+            return missing_method_reason(impl, kind)
+        except (ImplementationRaised, ImportError) as err:
+            return _not_installed_reason(target.implementation, err) or f"{target.implementation}: {err}"
+
+    def declared_dtypes(self, target: Target, kind: CheckKind | str) -> tuple[str, ...]:
+        """The dtypes the target's implementation declares for this device and check kind."""
+        kind = check_kind(kind) if isinstance(kind, str) else kind
+        impl = self.implementation(target.spec)
+        try:
+            if isinstance(impl, IsolatedImplementation):
+                return tuple(impl.declared_dtypes(target.device, kind))
+            return declared_dtypes(impl, target.device, kind.name)
+        except (ImplementationRaised, ImportError) as err:
+            if _not_installed_reason(target.implementation, err):
+                from .config import DTYPES
+
+                return DTYPES  # every example is then "not installed": the records say so
+            raise
+
     # ---- one example ------------------------------------------------------------------------
 
-    def check(self, target: Target, kind: str, case: ConvCase, *, test_id: str, final: bool = False) -> Outcome:
-        """Run `kind` ("forward" or "gradient") of target on case; record and return the outcome."""
-        tally = self._tallies.setdefault(test_id, _TestTally())
-        tally.examples += 1
-        tally.coverage.update(features_of(case.config))
+    def check(self, target: Target, kind: CheckKind | str, case: ConvCase, *, test_id: str,
+              phase: str = "generate") -> Outcome:
+        """Run check kind `kind` of target on case; record and return the outcome.
+
+        phase (see PHASES): examples of the "generate" phase are counted as examples; "shrink"
+        replays are counted apart and not written; a "final" failure gets the consensus of every
+        other implementation on the same example.
+        """
+        kind = check_kind(kind) if isinstance(kind, str) else kind
+        tally = self._tallies.setdefault(test_id, _TestTally(kind=kind.name))
         if self.known is not None:
-            self.known.observe(target, case.config)
-        outcome = self._evaluate(target, kind, case, test_id)
-        if outcome.failed and final:
+            self.known.observe(target, case.config, getattr(case, "rule", None))
+        outcome = self._evaluate(target, kind, case, test_id, phase)
+        if phase == "shrink":
+            tally.shrink_replays += 1
+            return outcome
+        if outcome.failed and phase == "final":
             consensus = self.consensus(target, kind, case)
             for record in outcome.records:
-                record["consensus"] = consensus.get(record["check"], {})
-                record["minimal"] = True
+                record.consensus = consensus.get(record.check, {})
+                record.minimal = True
             outcome.message += _consensus_line(consensus, target.implementation)
+        if phase == "generate":
+            tally.examples += 1
+            if outcome.ran:
+                tally.examples_run += 1
+                if not kind.raising_passes:  # an invalid config has no coverage features
+                    tally.coverage.update(features_of(case.config))
         for record in outcome.records:
-            tally.counts[record["check"]][record["status"]] += 1
-            if record["status"] == "unsupported":
-                tally.unsupported_reasons[record.get("reason") or "?"] += 1
-            key = (record["check"], record["status"])
-            if record["status"] in ("pass", "unsupported"):
+            if phase == "generate":
+                tally.counts[record.check][record.status] += 1
+                if record.status == UNSUPPORTED:
+                    tally.unsupported_reasons[record.reason or "?"] += 1
+            key = (record.check, record.status)
+            if record.status in (PASS, UNSUPPORTED):
                 tally.written[key] += 1
                 if tally.written[key] > PASS_RECORD_CAP:
                     continue
             self._write(record)
         return outcome
 
-    def _evaluate(self, target: Target, kind: str, case: ConvCase, test_id: str) -> Outcome:
+    def _capability(self, impl, target: Target, kind: CheckKind, config) -> str | None:
+        if isinstance(impl, IsolatedImplementation):
+            return impl.capability(kind, config, target.device)
+        return capability_reason(impl, kind, config, target.device)
+
+    def _evaluate(self, target: Target, kind: CheckKind, case: ConvCase, test_id: str, phase: str) -> Outcome:
         config, device = case.config, target.device
-        checks = ("forward",) if kind == "forward" else tuple(
-            c for c in GRADIENT_CHECKS if c != "grad_bias" or config.bias)
-        base = self._base_record(target, kind, case, test_id)
+        results = kind.results_for(config)
+        base = self._base_record(target, kind, case, test_id, phase)
         impl = self.implementation(target.spec)
         if isinstance(impl, IsolatedImplementation):
             # Once a test has seen a hang, shrinking it replays many hanging calls: give them less time.
             impl.timeout = min(self.call_timeout, 5.0) if test_id in self._hung_tests else self.call_timeout
 
-        def event(status: str, check: str, message: str, detail: str = "", **extra) -> Outcome:
-            record = dict(base, check=check, status=status, message=message, detail=detail, **extra)
-            return Outcome({check: status}, [record], message)
+        def unsupported(reason: str) -> Outcome:
+            records = [CheckRecord(**base, check=r, status=UNSUPPORTED, reason=reason, message=reason) for r in results]
+            return Outcome({r: UNSUPPORTED for r in results}, records, reason)
 
         try:
-            reason = impl.supports(config, device)
-            arithmetic = impl.arithmetic(config, device) if reason is None else None
+            reason = self._capability(impl, target, kind, config)
+            arithmetic = impl.arithmetic(config, device) if reason is None and not kind.judge else None
         except (ImplementationRaised, ImportError) as err:
-            if not _is_missing_module(err):
-                return self._event_from_exception(err, event, kind, target, case, test_id)
-            # A framework that is not installed is a capability gap of this machine, not a finding.
-            reason = f"{target.implementation}: not installed here ({getattr(err, 'message', err)})"
+            reason = _not_installed_reason(target.implementation, err)
+            if reason is None:
+                return self._event_from_exception(err, base, kind, target, case, test_id)
         except (ImplementationCrashed, ImplementationTimeout) as err:
-            return self._event_from_exception(err, event, kind, target, case, test_id)
+            return self._event_from_exception(err, base, kind, target, case, test_id)
         if reason is not None:
-            records = [dict(base, check=c, status="unsupported", reason=str(reason), message=str(reason))
-                       for c in checks]
-            return Outcome({c: "unsupported" for c in checks}, records, str(reason))
+            return unsupported(str(reason))
 
         tensors = case.tensors()
         inputs = tensors.in_storage(config.dtype)
-        oracle = compute_oracle(config, tensors, kind, oracle_name_for(target.implementation))
+        oracle = None if kind.judge else compute_oracle(config, tensors, kind, oracle_name_for(target.implementation))
         started = time.perf_counter()
         try:
-            if kind == "forward":
-                results = {"forward": impl.forward(config, inputs.x, inputs.w, inputs.b, device)}
-            else:
-                returned = impl.vjp(config, inputs.x, inputs.w, inputs.b, inputs.grad_out, device)
-                if not isinstance(returned, (tuple, list)) or len(returned) != 3:
-                    return event("error", "gradient",
-                                 f"vjp returned {type(returned).__name__}, expected a tuple "
-                                 f"(grad_x, grad_w, grad_b or None) [{target.implementation} {config} on {device}]")
-                results = dict(zip(GRADIENT_CHECKS, returned))
+            returned = impl.run_kind(kind, config, inputs, device) if isinstance(impl, IsolatedImplementation) \
+                else kind.call(impl, config, inputs, device)
         except (ImplementationCrashed, ImplementationTimeout, ImplementationRaised, Exception) as err:
-            return self._event_from_exception(err, event, kind, target, case, test_id)
+            reason = _not_installed_reason(target.implementation, err) or \
+                _not_implemented_reason(target.implementation, kind, err)
+            if reason is not None:
+                return unsupported(reason)
+            if kind.raising_passes and not isinstance(err, (ImplementationCrashed, ImplementationTimeout)):
+                return self._refused(err, base, kind)
+            return self._event_from_exception(err, base, kind, target, case, test_id)
         seconds = time.perf_counter() - started
-
+        try:
+            got = kind.unpack(returned) if not kind.judge else {kind.results[0]: returned}
+        except TypeError as err:
+            record = CheckRecord(**base, check=kind.name, status=ERROR,
+                                 message=f"{err} [{target.implementation} {config} on {device}]")
+            return Outcome({kind.name: ERROR}, [record], record.message + "\nreproduce: " + base["repro"])
+        if kind.judge:
+            verdicts = kind.judge(config, got)
+            return self._outcome(target, case, base, kind, verdicts, got, None, None, seconds)
         arithmetic_dict = arithmetic.to_dict() if hasattr(arithmetic, "to_dict") else arithmetic
-        terms = reduction_lengths(config)
+        terms = kind.reduction_lengths(config)
+        partials = kind.partial_roundings(config)
+        verdicts = {name: compare(name, got.get(name), oracle.expected[name], oracle.abs_sums[name], terms[name],
+                                  arithmetic, partials.get(name, 0)) for name in results}
+        return self._outcome(target, case, base, kind, verdicts, got, oracle, terms, seconds, arithmetic_dict)
+
+    def _refused(self, err, base, kind: CheckKind) -> Outcome:
+        """An invalid call that raised, as it should: a pass, with what it said (the error-parity table)."""
+        type_name = getattr(err, "type_name", type(err).__name__)
+        text = getattr(err, "message", None) or str(err)
+        name = kind.results[0]
+        record = CheckRecord(**base, check=name, status=PASS, message=f"raised {type_name}: {text}"[:500],
+                             detail=type_name)
+        return Outcome({name: PASS}, [record], "")
+
+    def _outcome(self, target, case, base, kind: CheckKind, verdicts, got, oracle, terms, seconds,
+                 arithmetic_dict=None) -> Outcome:
+        """Records, known-divergence matching and the failure message of one example's verdicts."""
+        config = case.config
         statuses, records, problems = {}, [], []
-        for check in checks:
-            verdict = compare(check, results.get(check), oracle.expected[check], oracle.abs_sums[check],
-                              terms[check], arithmetic)
-            record = dict(base, check=check, status=verdict.status, kind=verdict.kind, stats=verdict.stats,
-                          arithmetic=arithmetic_dict, heatmap=verdict.heatmap, seconds=seconds,
-                          reduction_length=terms[check], oracle=oracle.oracle)
+        for name, verdict in verdicts.items():
+            record = CheckRecord(**base, check=name, status=verdict.status, kind=verdict.kind, stats=verdict.stats,
+                                 arithmetic=arithmetic_dict, heatmap=verdict.heatmap, seconds=seconds,
+                                 reduction_length=terms[name] if terms else None,
+                                 oracle=oracle.oracle if oracle else None)
             if not verdict.passed:
                 known = None
                 if self.known is not None:
-                    def fits(fields, check=check):
-                        # "dtype" in an entry's arithmetic stands for the config's own dtype.
-                        alternative = Arithmetic(**{k: config.dtype if v == "dtype" else v for k, v in fields.items()})
-                        return compare(check, results.get(check), oracle.expected[check], oracle.abs_sums[check],
-                                       terms[check], alternative).passed
-                    known = self.known.match(target, config, check, verdict, fits)
+                    fits = _ceiling(name, got.get(name), oracle, terms[name], config) if oracle else None
+                    known = self.known.match(target, config, name, verdict, fits, getattr(case, "rule", None))
                 if known is not None:
-                    record.update(status="known", known_id=known)
+                    record.status, record.known_id = KNOWN, known
                 else:
-                    message = self._failure_message(verdict, target, case)
-                    record["message"] = message
-                    problems.append(message)
-            statuses[check] = record["status"]
+                    record.message = self._failure_message(verdict, target, case)
+                    problems.append(record.message)
+            statuses[name] = record.status
             records.append(record)
-        if kind == "gradient" and not config.bias and results.get("grad_bias") is not None:
-            # A bias gradient for a call without bias is a wrong type of answer, not a crash.
-            problems.append(f"grad_bias returned for a call without bias [{target.implementation} {config}]")
+        results = kind.results_for(config)
+        for name in kind.results:
+            if name not in results and got.get(name) is not None:
+                # A result for something the call does not have (grad_bias without a bias) is a wrong answer.
+                problems.append(f"{name} returned for a call without it [{target.implementation} {config}]")
         message = "\n".join(problems)
         if problems:
             stats_line = self._stats_line(records)
             message += ("\n" + stats_line if stats_line else "") + "\nreproduce: " + base["repro"]
         return Outcome(statuses, records, message)
 
-    def _event_from_exception(self, err, event, kind, target, case, test_id) -> Outcome:
+    def _event_from_exception(self, err, base, kind: CheckKind, target, case, test_id) -> Outcome:
         call = f"[{target.implementation} {case.config} on {target.device}]"
-        check = "forward" if kind == "forward" else "gradient"
+        check = kind.name
         if isinstance(err, ImplementationCrashed):
             tail = err.stderr_tail.strip().splitlines()[-12:]
-            outcome = event("crash", check, f"{target.implementation} crashed: {describe_exit(err.returncode)} {call}",
-                            "\n".join(tail), returncode=err.returncode)
+            record = CheckRecord(**base, check=check, status=CRASH,
+                                 message=f"{target.implementation} crashed: {describe_exit(err.returncode)} {call}",
+                                 detail="\n".join(tail), returncode=err.returncode)
         elif isinstance(err, ImplementationTimeout):
             self._hung_tests.add(test_id)
-            outcome = event("timeout", check, f"{target.implementation} hung: {err} {call}")
+            record = CheckRecord(**base, check=check, status=TIMEOUT, message=f"{target.implementation} hung: {err} {call}")
         elif isinstance(err, ImplementationRaised):
-            outcome = event("error", check, f"{target.implementation} raised {err.type_name}: {err.message} {call}",
-                            err.traceback_text[-3000:])
+            record = CheckRecord(**base, check=check, status=ERROR,
+                                 message=f"{target.implementation} raised {err.type_name}: {err.message} {call}",
+                                 detail=err.traceback_text[-3000:])
         else:
-            import traceback
-
-            outcome = event("error", check, f"{target.implementation} raised {type(err).__name__}: {err} {call}",
-                            traceback.format_exc(limit=6)[-3000:])
-        known = self.known.match_event(target, case.config, outcome.records[0]) if self.known else None
+            record = CheckRecord(**base, check=check, status=ERROR,
+                                 message=f"{target.implementation} raised {type(err).__name__}: {err} {call}",
+                                 detail=traceback.format_exc(limit=6)[-3000:])
+        outcome = Outcome({check: record.status}, [record], record.message)
+        known = self.known.match_event(target, case.config, {"check": check, "status": record.status}) \
+            if self.known else None
         if known is not None:
-            outcome.records[0].update(status="known", known_id=known)
-            outcome.statuses[check] = "known"
+            record.status, record.known_id = KNOWN, known
+            outcome.statuses[check] = KNOWN
             return outcome
-        outcome.message += "\nreproduce: " + outcome.records[0]["repro"]
+        outcome.message += "\nreproduce: " + record.repro
         return outcome
 
     # ---- consensus --------------------------------------------------------------------------
 
-    def consensus(self, target: Target, kind: str, case: ConvCase) -> dict[str, dict[str, str]]:
-        """check -> {implementation: status} for every implementation of the run on this same case."""
+    def consensus(self, target: Target, kind: CheckKind, case: ConvCase) -> dict[str, dict[str, str]]:
+        """result -> {implementation: verdict} for every other implementation of the run on this example.
+
+        A verdict is a status, or "not installed" for a framework missing on this machine.
+        """
         table: dict[str, dict[str, str]] = defaultdict(dict)
         for spec in self.consensus_specs:
-            name = spec if ":" not in spec else self.implementation(spec).name
             if spec == target.spec:
                 continue
-            other = Target(target.op, name, target.device, spec)
             try:
-                outcome = self._evaluate(other, kind, case, test_id="consensus")
+                name = spec if ":" not in spec else self.implementation(spec).name
+                other = Target(target.op, name, target.device, spec)
+                outcome = self._evaluate(other, kind, case, "consensus", "consensus")
             except Exception as err:  # consensus is advisory; never let it hide the finding
-                table["forward" if kind == "forward" else "gradient"][name] = f"error ({type(err).__name__})"
+                table[kind.name][spec] = f"error ({type(err).__name__})"
                 continue
-            for check, status in outcome.statuses.items():
-                table[check][name] = status
-        if kind == "gradient" and "gradient" in table:
-            for check in GRADIENT_CHECKS:
-                for name, status in table["gradient"].items():
-                    table[check].setdefault(name, status)
+            for record in outcome.records:
+                not_installed = record.status == UNSUPPORTED and "not installed" in (record.reason or "")
+                table[record.check][name] = "not installed" if not_installed else record.status
+        if kind.name in table:  # an event that hit the whole call stands for each of its results
+            for result in kind.results:
+                for name, status in table[kind.name].items():
+                    table[result].setdefault(name, status)
         return dict(table)
 
     # ---- records ----------------------------------------------------------------------------
 
-    def _base_record(self, target: Target, kind: str, case: ConvCase, test_id: str) -> dict[str, Any]:
-        return {
-            "type": "check",
-            "run_id": self.run_id,
-            "test_id": test_id,
-            "implementation": target.implementation,
-            "op": target.op,
-            "device": target.device,
-            "config": case.config.to_dict(),
-            "config_str": str(case.config),
-            "value_profile": case.value_profile,
-            "data_seed": case.data_seed,
-            "kind": None,
-            "stats": None,
-            "heatmap": None,
-            "repro": repro_command(target.spec, target.device, kind, case),
-            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
+    def _base_record(self, target: Target, kind: CheckKind, case: ConvCase, test_id: str, phase: str) -> dict[str, Any]:
+        return dict(
+            run_id=self.run_id,
+            test_id=test_id,
+            implementation=target.implementation,
+            op=target.op,
+            device=target.device,
+            config=case.config.to_dict(),
+            config_str=str(case.config),
+            value_profile=case.value_profile,
+            data_seed=case.data_seed,
+            phase=phase,
+            rule=getattr(case, "rule", None),
+            repro=repro_command(target.spec, target.device, kind.name, case),
+            time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
 
-    def _write(self, record: dict[str, Any]) -> None:
+    def _write(self, record) -> None:
         if self.writer is not None:
             self.writer.write(record)
 
-    def finish_test(self, test_id: str, target: Target) -> _TestTally | None:
-        """Write the test's summary line; returns its tally."""
+    def finish_test(self, test_id: str, target: Target, *, kind: CheckKind | None = None,
+                    skipped: str | None = None) -> _TestTally | None:
+        """Write the test's summary line and return its tally.
+
+        A test whose examples were all unsupported is skipped (tally.skipped says why); one with a
+        single example that ran is not, however many of its checks were unsupported.
+        """
         tally = self._tallies.pop(test_id, None)
-        if tally is None:
+        if tally is None and skipped is None:
             return None
-        self._write({
-            "type": "summary",
-            "run_id": self.run_id,
-            "test_id": test_id,
-            "implementation": target.implementation,
-            "op": target.op,
-            "device": target.device,
-            "examples": tally.examples,
-            "counts": {check: dict(counter) for check, counter in tally.counts.items()},
-            "unsupported_reasons": dict(tally.unsupported_reasons),
-            "coverage": dict(tally.coverage),
-            "duration_s": round(time.monotonic() - tally.started, 3),
-        })
+        tally = tally or _TestTally(kind=kind.name if kind else "")
+        if skipped is None and tally.examples and not tally.examples_run:
+            reasons = "; ".join(sorted(tally.unsupported_reasons))
+            skipped = f"{target.implementation} supports no drawn {target.op} config on {target.device}: {reasons}"
+        tally.skipped = skipped
+        self._write(SummaryRecord(
+            run_id=self.run_id,
+            test_id=test_id,
+            implementation=target.implementation,
+            op=target.op,
+            device=target.device,
+            check_kind=tally.kind,
+            examples=tally.examples,
+            examples_run=tally.examples_run,
+            shrink_replays=tally.shrink_replays,
+            counts={check: dict(counter) for check, counter in tally.counts.items()},
+            unsupported_reasons=dict(tally.unsupported_reasons),
+            coverage=dict(tally.coverage),
+            duration_s=round(time.monotonic() - tally.started, 3),
+            skipped=skipped,
+        ))
         return tally
 
     # ---- messages ---------------------------------------------------------------------------
@@ -339,30 +472,30 @@ class Harness:
         return f"{verdict.problem} [{target.implementation} {case.config} on {target.device}]"
 
     @staticmethod
-    def _stats_line(records: list[dict[str, Any]]) -> str:
+    def _stats_line(records: list[CheckRecord]) -> str:
         parts = []
         for record in records:
-            stats = record.get("stats") or {}
-            if record["status"] == "pass" or not stats:
+            stats = record.stats or {}
+            if record.status == PASS or not stats:
                 continue
-            if record.get("kind") == "shape":
-                parts.append(f"{record['check']}: shape {stats.get('shape_seen')} vs {stats.get('shape_expected')}")
+            if record.kind == "shape":
+                parts.append(f"{record.check}: shape {stats.get('shape_seen')} vs {stats.get('shape_expected')}")
                 continue
             if "max_error_in_bounds" not in stats:  # not compared (not an array): its message says why
                 continue
             parts.append(
-                f"{record['check']}: max error {stats['max_error_in_bounds']:.3g} x bound, "
+                f"{record.check}: max error {stats['max_error_in_bounds']:.3g} x bound, "
                 f"{stats['n_beyond']}/{stats['n_elements']} elements beyond "
                 f"({100 * stats['share_beyond']:.1f}%), max abs error {stats['max_abs_error']:.3g}, "
-                f"arithmetic {record['arithmetic'].get('label') if record.get('arithmetic') else '?'}"
+                f"arithmetic {record.arithmetic.get('label') if record.arithmetic else '?'}"
             )
         return "; ".join(parts)
 
 
-def _is_missing_module(err: Exception) -> bool:
-    if isinstance(err, ImplementationRaised):
-        return err.type_name in ("ModuleNotFoundError", "ImportError")
-    return isinstance(err, ImportError)
+def _ceiling(check: str, result, oracle, terms: int, config):
+    """fits(fields) for a known precision entry: does the arithmetic `fields` explain `result`?"""
+    return functools.partial(within_ceiling, check=check, result=result, expected=oracle.expected[check],
+                             abs_expected=oracle.abs_sums[check], terms=terms, config=config)
 
 
 def _consensus_line(consensus: dict[str, dict[str, str]], name: str) -> str:
@@ -382,9 +515,8 @@ def _consensus_line(consensus: dict[str, dict[str, str]], name: str) -> str:
     return text
 
 
-def run_header(run_id: str, worker: str, **fields: Any) -> dict[str, Any]:
-    import platform
-
+def run_header(run_id: str, worker: str, **fields: Any) -> RunRecord:
+    """The run record of this process, with the versions every run has (python, numpy, hypothesis)."""
     versions = {"python": platform.python_version(), "numpy": np.__version__}
     try:
         import hypothesis
@@ -392,7 +524,25 @@ def run_header(run_id: str, worker: str, **fields: Any) -> dict[str, Any]:
         versions["hypothesis"] = hypothesis.__version__
     except ImportError:
         pass
-    return {"type": "run", "run_id": run_id, "worker": worker,
-            "started": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            "pid": os.getpid(), "versions": versions, **fields}
+    return RunRecord(run_id=run_id, worker=worker,
+                     started=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                     pid=os.getpid(), versions=versions, platform=platform_info(), **fields)
 
+
+def platform_info() -> dict[str, Any]:
+    """Machine, processor and CPU flags: some kernels are wrong only on some instruction sets."""
+    info: dict[str, Any] = {"machine": platform.machine(), "system": platform.system()}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and "cpu" not in info:
+                    info["cpu"] = value.strip()
+                elif key in ("flags", "Features") and "cpu_flags" not in info:
+                    info["cpu_flags"] = sorted(value.split())
+                if "cpu" in info and "cpu_flags" in info:
+                    break
+    except OSError:
+        info["cpu"] = platform.processor()
+    return info

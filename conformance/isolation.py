@@ -180,6 +180,20 @@ class IsolatedImplementation:
 
     # ---- the Implementation interface -------------------------------------------------------
 
+    def capability(self, kind, config, device="cpu"):
+        """conformance.registry.capability_reason, asked of the implementation in the worker."""
+        return self.call("harness:capability", kind.name, config, device)
+
+    def run_kind(self, kind, config, inputs, device="cpu"):
+        """kind.call(impl, ...) in the worker: a check kind's calls (and settings) stay in one process."""
+        return self.call("harness:run", kind.name, config, inputs, device)
+
+    def missing_method(self, kind):
+        return self.call("harness:missing_method", kind.name)
+
+    def declared_dtypes(self, device, kind):
+        return self.call("harness:dtypes", device, kind.name)
+
     def supports(self, config, device="cpu"):
         return self.call("supports", config, device)
 
@@ -197,3 +211,9 @@ class IsolatedImplementation:
 
     def settings(self, device="cpu"):
         return self.call("settings", device)
+
+    def __getattr__(self, method: str):
+        # The methods of check kinds declared later (conformance.checks) go to the worker as they are.
+        if method.startswith("_"):
+            raise AttributeError(method)
+        return lambda *args, **kwargs: self.call(method, *args, **kwargs)

@@ -15,6 +15,17 @@ Conditions in `when` (all must hold; a list means "any of"):
 - any_NAME_gt / any_NAME_eq ... : true when some spatial dim of a tuple field (stride, dilation,
   kernel, in_size, out_size, output_padding) satisfies it;
 - asymmetric_padding: true / false.
+
+A precision entry's `within_arithmetic` (e.g. {accumulation = "dtype", output = "dtype"}, "dtype"
+standing for the config's dtype) is its ceiling: the harness passes `fits(fields)`, built on
+conformance.ceilings.within_ceiling, and a diverging result is known only when that arithmetic
+explains its error (a probabilistic bound, stagnation of sums without cancellation, and a guard
+against errors the size of the result; never the worst-case bound, which is infinite for long
+half-format sums). Other fields: `draft` (the path of an upstream report drafted but not filed,
+shown next to `upstream`).
+
+Several files (the built-in one, then a user's own) combine with `merge_known`; each entry keeps
+the file it came from (`source`), and an id defined twice is an error naming both files.
 """
 
 from __future__ import annotations
@@ -26,9 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .ceilings import resolve_arithmetic
 from .config import ConvConfig
 
-__all__ = ["KnownDivergence", "KnownDivergences", "load_known_divergences", "DEFAULT_PATH", "KnownDivergenceError"]
+__all__ = ["KnownDivergence", "KnownDivergences", "load_known_divergences", "merge_known", "DEFAULT_PATH",
+           "KnownDivergenceError"]
 
 DEFAULT_PATH = Path(__file__).with_name("known_divergences.toml")
 CLASSIFICATIONS = ("bug", "semantic difference", "unsupported", "precision")
@@ -54,26 +67,38 @@ class KnownDivergence:
     reproducer: str = ""
     minimal_config: dict[str, Any] | None = None
     who_is_right: str = ""
-    # A precision entry covers only errors that fit this (measured) arithmetic's bound, e.g.
-    # {accumulation = "float16", output = "float16"}: a larger error is a new finding.
+    # A precision entry covers only errors that this (measured) arithmetic explains, e.g.
+    # {accumulation = "float16", output = "float16"}, judged by conformance.ceilings.within_ceiling:
+    # anything else is a new finding.
     within_arithmetic: dict[str, Any] | None = None
     # A rare divergence (a crash on 1 config in 80) says "fixed upstream?" only after this many matches.
     min_matches: int = 1
+    draft: str = ""   # a drafted upstream report, e.g. "docs/upstream/KD-002.md", until `upstream` links it
+    source: str = ""  # the file the entry was read from
 
     def applies(self, implementation: str, op: str, device: str, config: ConvConfig,
-                precision: str = "default") -> bool:
+                precision: str = "default", rule: str | None = None) -> bool:
+        """rule: for an invalid call, the validity rule it breaks (a condition entries may name)."""
         if implementation not in self.implementations:
             return False
-        context = {"op": op, "device": device, "implementation": implementation, "precision": precision}
-        return all(_holds(name, want, config, context) for name, want in self.when.items())
+        context = {"op": op, "device": device, "implementation": implementation, "precision": precision, "rule": rule}
+        try:
+            return all(_holds(name, want, config, context) for name, want in self.when.items())
+        except (ArithmeticError, ValueError) as err:
+            if isinstance(err, KnownDivergenceError):
+                raise
+            return False  # a property of an invalid config that cannot be computed: no match
 
     def reproduces(self, check: str, status: str, kind: str | None, fits=None) -> bool:
+        """fits(within_arithmetic) -> bool is asked only of a precision entry; without it such an entry never matches."""
         if status not in self.expected:
             return False
         if self.within_arithmetic is not None and (fits is None or not fits(self.within_arithmetic)):
             return False
         if self.checks and check not in self.checks and not (check == "gradient" and "gradient" in self.checks):
             return False
+        if check == "invalid_call" and "invalid_call" not in self.checks:
+            return False  # accepting an invalid call is filed explicitly, never by an entry about values
         return self.kind is None or kind == self.kind
 
 
@@ -109,29 +134,31 @@ class KnownDivergences:
     matched: Counter = field(default_factory=Counter)      # examples whose config matched an entry's conditions
     reproduced: Counter = field(default_factory=Counter)   # ... and diverged as described
 
-    def _match(self, target, config, check, status, kind, fits=None) -> str | None:
+    def _match(self, target, config, check, status, kind, fits=None, rule=None) -> str | None:
         for entry in self.entries:
-            if entry.applies(target.implementation, target.op, target.device, config, self.precision) and entry.reproduces(
-                    check, status, kind, fits):
+            if entry.applies(target.implementation, target.op, target.device, config, self.precision, rule) \
+                    and entry.reproduces(check, status, kind, fits):
                 self.reproduced[entry.id] += 1
                 return entry.id
         return None
 
-    def match(self, target, config: ConvConfig, check: str, verdict, fits=None) -> str | None:
+    def match(self, target, config: ConvConfig, check: str, verdict, fits=None, rule: str | None = None) -> str | None:
         """The id of the entry this verdict reproduces, or None.
 
-        fits(arithmetic_fields) -> bool says whether the result is within the bound of that arithmetic.
+        fits(arithmetic_fields) -> bool says whether that arithmetic explains the result: the harness passes
+        functools.partial(conformance.ceilings.within_ceiling, check=..., result=..., expected=...,
+        abs_expected=..., terms=..., config=...).
         """
-        return self._match(target, config, check, verdict.status, verdict.kind, fits)
+        return self._match(target, config, check, verdict.status, verdict.kind, fits, rule)
 
     def match_event(self, target, config: ConvConfig, record: dict) -> str | None:
         """The id of the entry this crash/error/timeout reproduces, or None."""
         return self._match(target, config, record["check"], record["status"], None)
 
-    def observe(self, target, config: ConvConfig) -> None:
+    def observe(self, target, config: ConvConfig, rule: str | None = None) -> None:
         """Count an example for every entry whose conditions it meets (for "fixed upstream?")."""
         for entry in self.entries:
-            if entry.applies(target.implementation, target.op, target.device, config, self.precision):
+            if entry.applies(target.implementation, target.op, target.device, config, self.precision, rule):
                 self.matched[entry.id] += 1
 
     def status_record(self, run_id: str) -> dict:
@@ -146,15 +173,47 @@ class KnownDivergences:
                 state = "fixed upstream?"
             else:
                 state = "reproduced"
+            # The keys are the fields of conformance.records.KnownDivergenceState, no more, no less.
             rows.append({"id": entry.id, "implementations": list(entry.implementations), "summary": entry.summary,
                          "classification": entry.classification, "upstream": entry.upstream,
-                         "matched": matched, "reproduced": reproduced, "state": state,
-                         "min_matches": entry.min_matches,
-                         "reproducer": entry.reproducer})
+                         "draft": entry.draft, "matched": matched, "reproduced": reproduced, "state": state,
+                         "min_matches": entry.min_matches, "reproducer": entry.reproducer,
+                         "source": entry.source})
         return {"type": "known_divergences", "run_id": run_id, "entries": rows}
 
 
+def merge_known(*collections: KnownDivergences) -> KnownDivergences:
+    """The entries of several loaded files, in the order given (the built-in file first: the first entry
+    that matches wins); raises KnownDivergenceError when two files define the same id."""
+    entries: list[KnownDivergence] = []
+    seen: dict[str, KnownDivergence] = {}
+    for collection in collections:
+        for entry in collection.entries:
+            if entry.id in seen:
+                raise KnownDivergenceError(
+                    f"duplicate id {entry.id!r}: defined in {seen[entry.id].source or 'an unnamed collection'} "
+                    f"and in {entry.source or 'an unnamed collection'}; rename one of them")
+            seen[entry.id] = entry
+            entries.append(entry)
+    merged = KnownDivergences(entries, precision=collections[0].precision if collections else "default")
+    for collection in collections:
+        merged.matched.update(collection.matched)
+        merged.reproduced.update(collection.reproduced)
+    return merged
+
+
+def _text(raw: dict, name: str, where: str) -> str:
+    value = raw.get(name, "")
+    if not isinstance(value, str):
+        raise KnownDivergenceError(f"{where}: {name} = {value!r} must be a string (a path or a URL)")
+    return value
+
+
 def load_known_divergences(path: str | Path = DEFAULT_PATH) -> KnownDivergences:
+    """The entries of the TOML file at `path` (none if it does not exist), each with `source` = path.
+
+    Raises KnownDivergenceError naming the entry and what is wrong with it.
+    """
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -182,11 +241,24 @@ def load_known_divergences(path: str | Path = DEFAULT_PATH) -> KnownDivergences:
                 ConvConfig.from_dict(minimal)
             except ValueError as err:
                 raise KnownDivergenceError(f"{where}: minimal_config is invalid: {err}") from None
+        within = raw.get("within_arithmetic")
+        if raw["classification"] == "precision" and within is None:
+            raise KnownDivergenceError(
+                f"{where}: a precision entry needs within_arithmetic, the arithmetic that explains it, e.g. "
+                f"within_arithmetic = {{ accumulation = \"dtype\", output = \"dtype\" }}")
+        if within is not None:
+            try:
+                if not isinstance(within, dict):
+                    raise ValueError("must be a table such as { accumulation = \"dtype\", output = \"dtype\" }")
+                resolve_arithmetic(within, "float32")
+            except ValueError as err:
+                raise KnownDivergenceError(f"{where}: within_arithmetic {within!r}: {err}") from None
         entries.append(KnownDivergence(
             id=raw["id"], implementations=tuple(raw["implementations"]), summary=raw["summary"],
             classification=raw["classification"], expected=expected, checks=tuple(raw.get("checks", ())),
             kind=raw.get("kind"), when=dict(raw.get("when", {})), upstream=raw["upstream"],
             reproducer=raw.get("reproducer", ""), minimal_config=minimal, who_is_right=raw.get("who_is_right", ""),
-            within_arithmetic=raw.get("within_arithmetic"), min_matches=int(raw.get("min_matches", 1)),
+            within_arithmetic=within, min_matches=int(raw.get("min_matches", 1)),
+            draft=_text(raw, "draft", where), source=str(path),
         ))
     return KnownDivergences(entries)

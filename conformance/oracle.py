@@ -1,7 +1,8 @@
 """The float64 oracle: a reference run on the example's rounded values, and on their absolute values.
 
 The absolute-value run gives sum |x| |w| per element, which the error bound needs (conformance.tolerance).
-The oracle is the im2col reference (the fastest); im2col itself is checked against the naive one.
+What to compute is the check kind's declaration (conformance.checks.CheckKind.expected); the
+oracle is the im2col reference (the fastest), and im2col itself is checked against the naive one.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .checks import CheckKind
 from .config import ConvConfig
 from .registry import get_implementation
 from .strategies import ConvTensors
@@ -19,7 +21,7 @@ __all__ = ["OracleResult", "compute_oracle", "oracle_name_for"]
 
 @dataclass
 class OracleResult:
-    """Expected values and abs-value sums per check ("forward", "grad_input", "grad_weight", "grad_bias")."""
+    """Expected values and abs-value sums per result ("forward", "grad_input", ...)."""
 
     expected: dict[str, np.ndarray]
     abs_sums: dict[str, np.ndarray]
@@ -31,18 +33,10 @@ def oracle_name_for(implementation: str) -> str:
     return "naive" if implementation == "im2col" else "im2col"
 
 
-def compute_oracle(config: ConvConfig, tensors: ConvTensors, kind: str, oracle: str = "im2col") -> OracleResult:
-    """kind: "forward" or "gradient"."""
+def compute_oracle(config: ConvConfig, tensors: ConvTensors, kind: CheckKind, oracle: str = "im2col") -> OracleResult:
+    """The expected results of check kind `kind` on `tensors`, and the same on their absolute values."""
     reference = get_implementation(oracle)
-    x, w, b, g = tensors.x, tensors.w, tensors.b, tensors.grad_out
-    abs_b = None if b is None else np.abs(b)
-    if kind == "forward":
-        expected = {"forward": reference.forward(config, x, w, b)}
-        abs_sums = {"forward": reference.forward(config, np.abs(x), np.abs(w), abs_b)}
-    else:
-        names = ("grad_input", "grad_weight", "grad_bias")
-        grads = reference.vjp(config, x, w, b, g)
-        abs_grads = reference.vjp(config, np.abs(x), np.abs(w), abs_b, np.abs(g))
-        expected = {n: v for n, v in zip(names, grads) if v is not None}
-        abs_sums = {n: v for n, v in zip(names, abs_grads) if v is not None}
-    return OracleResult(expected, abs_sums, oracle)
+    wanted = kind.results_for(config)
+    expected = kind.expected(reference, config, tensors)
+    abs_sums = kind.expected(reference, config, tensors.absolute())
+    return OracleResult({r: expected[r] for r in wanted}, {r: abs_sums[r] for r in wanted}, oracle)

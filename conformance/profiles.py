@@ -3,12 +3,14 @@
 - dev (the local default): quick, random, the local example database.
 - ci: derandomized (the same examples every run), print_blob on, no deadline, no database.
 - nightly: thousands of examples per test, random seeds, the example database kept in
-  .hypothesis/nightly and, when CONFORMANCE_NIGHTLY_DB names a GitHub repository, multiplexed
+  <report dir>/.hypothesis/nightly (reports/.hypothesis/nightly by default) and, when CONFORMANCE_NIGHTLY_DB names a GitHub repository, multiplexed
   read-only with the nightly job's uploaded database (Hypothesis' GitHubArtifactDatabase), so a
   nightly failure replays locally.
 
-Choose with `--hypothesis-profile NAME` or the environment variable HYPOTHESIS_PROFILE.
-CONFORMANCE_MAX_EXAMPLES overrides max_examples of whichever profile is loaded.
+Choose with `--hypothesis-profile NAME` or the environment variable HYPOTHESIS_PROFILE; the
+conformance tests apply the chosen profile to themselves only (a user's own Hypothesis tests in the
+same session keep their settings). CONFORMANCE_MAX_EXAMPLES overrides max_examples of these profiles.
+Hypothesis' own files go under the report directory, never into the working directory.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ PROFILES = ("dev", "ci", "nightly")
 _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.differing_executors]
 
 
-def nightly_database():
-    local = DirectoryBasedExampleDatabase(os.path.join(".hypothesis", "nightly"))
+def nightly_database(home: str | os.PathLike = ".hypothesis"):
+    local = DirectoryBasedExampleDatabase(os.path.join(home, "nightly"))
     shared = os.environ.get("CONFORMANCE_NIGHTLY_DB")  # "owner/repo" of the nightly workflow
     if not shared:
         return local
@@ -40,7 +42,8 @@ def nightly_database():
     return MultiplexedDatabase(local, ReadOnlyDatabase(remote))
 
 
-def register_profiles() -> None:
+def register_profiles(home: str | os.PathLike = ".hypothesis") -> None:
+    """Register dev, ci and nightly; `home` is where the nightly example database lives."""
     override = os.environ.get("CONFORMANCE_MAX_EXAMPLES")
 
     def examples(default: int) -> int:
@@ -52,5 +55,5 @@ def register_profiles() -> None:
         "ci", max_examples=examples(100), deadline=None, derandomize=True, print_blob=True, database=None,
         suppress_health_check=_QUIET)
     settings.register_profile(
-        "nightly", max_examples=examples(1000), deadline=None, print_blob=True, database=nightly_database(),
+        "nightly", max_examples=examples(1000), deadline=None, print_blob=True, database=nightly_database(home),
         suppress_health_check=_QUIET, phases=list(Phase))

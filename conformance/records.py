@@ -1,56 +1,328 @@
-"""results.jsonl: one JSON object per line, appended and flushed as the run goes.
+"""results.jsonl: typed records, one JSON object per line, appended and flushed as the run goes.
 
-Line types (key "type"):
+The harness writes these dataclasses, the report reads them back into the same dataclasses, and the
+tests build their fixtures from them: a field cannot mean one thing to the writer and another to
+the reader. Every line carries `type` (which class) and `schema` (SCHEMA_VERSION).
 
-- "run": once per process at start. Fields: run_id, worker (xdist worker id or "main"), started
-  (ISO 8601 UTC), argv, hypothesis_profile, seed, devices, precision_mode, versions
-  ({library: version}), settings ({implementation: {setting: value}}), implementations (names).
-- "check": one check of one implementation on one example. Fields:
-    run_id, test_id ("test_forward[conv2d-torch-cpu]"), implementation, op ("conv2d" ...),
-    device ("cpu"/"cuda"), check ("forward" | "grad_input" | "grad_weight" | "grad_bias" |
-    "gradient" for an event that hit the whole VJP call), status ("pass" | "mismatch" | "error" |
-    "unsupported" | "crash" | "timeout" | "known"), kind (for a mismatch: "shape" | "value" |
-    "nonfinite"; else null), config (ConvConfig.to_dict()), config_str (str(config)),
-    value_profile ("normal" | "small_int" | "mixed"), data_seed (int), arithmetic
-    (Arithmetic.to_dict(): accumulation, output, operands, label), stats (see below, null when not
-    compared), message (one line: seen, expected, the call), detail (error text / traceback tail,
-    crash signal), reason (why unsupported), repro (one shell command that re-runs just this
-    config), heatmap ({"shape": [rows, cols], "values": [[ratio, ...], ...], "axes": "H x W"}: per
-    spatial position, the max over batch and channels (and leading spatial dims beyond two) of
-    |error| / bound, downsampled to at most 48 x 48; null when not a value mismatch),
-    consensus ({implementation: status on this same config and check}; filled on failures),
-    known_id (id of a known divergence, for status "known"), time (ISO 8601).
-  stats: max_abs_error, max_error_in_bounds (max |error| / bound), n_beyond (elements whose error
-  exceeds the bound), n_elements, share_beyond, worst_index (list of ints), worst_value,
-  worst_expected, worst_bound, nonfinite (NaN/Inf where the oracle has none), shape_seen,
-  shape_expected.
-  Passes and unsupported checks are written whole for the first PASS_RECORD_CAP examples of each
-  (test_id, check); after that they only count in the summary. Every other status is written whole.
-- "summary": once per test when it ends (also after a failure). Fields: run_id, test_id,
-  implementation, op, device, examples (int), counts ({check: {status: n}} over ALL examples,
-  including those written whole), unsupported_reasons ({reason: n}), coverage ({feature: n}: see
-  conformance.coverage.FEATURES), duration_s.
-- "run_end": once per process at the end (not there when the run was killed). Fields: run_id,
-  worker, finished, duration_s, exitstatus, interrupted (bool).
+- RunRecord ("run"): once per process at start: what ran, where, with which versions and options.
+- CheckRecord ("check"): one result (or one whole call) of one implementation on one example.
+- SummaryRecord ("summary"): once per test when it ends (also after a failure): counts over every
+  example, including those whose records were not written whole.
+- KnownDivergencesRecord ("known_divergences"): per process, how often each known divergence matched
+  and reproduced.
+- RunEndRecord ("run_end"): once per process at the end; missing when the run was killed.
 
-A reader must accept files cut short (a killed run) and skip malformed lines, counting them.
+Passes and unsupported checks are written whole for the first PASS_RECORD_CAP examples of each
+(test_id, check); after that they only count in the summary. Every other status is written whole.
+
+A reader accepts files cut short (a killed run): a line that does not parse, or does not match its
+record type, is counted and listed, then skipped. Unknown fields (a newer writer) are ignored.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import threading
+import types
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, ClassVar, Iterable, Iterator, Union, get_args, get_origin, get_type_hints
 
-__all__ = ["PASS_RECORD_CAP", "RecordWriter", "read_records", "ReadResult"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "PASS_RECORD_CAP",
+    "RunRecord",
+    "CheckRecord",
+    "SummaryRecord",
+    "KnownDivergenceState",
+    "KnownDivergencesRecord",
+    "RunEndRecord",
+    "Record",
+    "RECORD_TYPES",
+    "MalformedRecord",
+    "to_json",
+    "from_json",
+    "from_dict",
+    "RecordWriter",
+    "ReadResult",
+    "read_records",
+]
 
+SCHEMA_VERSION = 2
 PASS_RECORD_CAP = 50
 
 
+@dataclass
+class RunRecord:
+    """Once per process at start.
+
+    - argv: the command as a list of words (shlex.join it to show it).
+    - hypothesis_profile, derandomize, seed: how examples were drawn (derandomize: the same
+      examples every run, as in the ci profile; seed: --hypothesis-seed when given).
+    - devices, precision_mode, isolation, dtypes: the run's options.
+    - versions: {library: version}; settings: {"impl (device)": {setting: value}}.
+    - implementations: the names under test; platform: machine, processor, CPU flags.
+    """
+
+    type: ClassVar[str] = "run"
+    run_id: str
+    worker: str = "main"
+    started: str = ""
+    pid: int = 0
+    argv: list[str] = field(default_factory=list)
+    hypothesis_profile: str | None = None
+    derandomize: bool = False
+    seed: Any = None
+    devices: list[str] = field(default_factory=list)
+    precision_mode: str = "default"
+    isolation: str = "process"
+    dtypes: list[str] = field(default_factory=list)
+    versions: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    implementations: list[str] = field(default_factory=list)
+    platform: dict[str, Any] = field(default_factory=dict)
+    schema: int = SCHEMA_VERSION
+
+
+@dataclass
+class CheckRecord:
+    """One result of one implementation on one example (or one event that hit the whole call).
+
+    - test_id: "test_forward[conv2d-torch-cpu]"; check: a result name ("forward", "grad_input",
+      ...) or, for an event that hit the whole call, the check kind's name ("gradient").
+    - status: one of conformance.vocabulary.STATUSES; kind: for a mismatch, one of MISMATCH_KINDS.
+    - config: ConvConfig.to_dict(); config_str: str(config); value_profile, data_seed: the data.
+    - phase: "generate" (an example Hypothesis drew), "shrink" (a replay while shrinking a failure),
+      "final" (the shrunk example Hypothesis reports) or "consensus" (another implementation
+      replayed on a failing example). Counts of examples use "generate" only.
+    - arithmetic: Arithmetic.to_dict(); stats: the comparison's statistics (see conformance.compare),
+      null when not compared; heatmap: error/bound per spatial position, downsampled.
+    - message: one line: seen, expected, the call; detail: error text / traceback tail;
+      reason: why unsupported; repro: a shell command that re-runs this example.
+    - consensus: {implementation: status on this same example and check} (final failures only).
+    - known_id: the known divergence reproduced (status "known").
+    - rule: for an invalid call (check "invalid_call"), the validity rule it breaks; its message
+      (what the implementation raised) is in `detail`.
+    """
+
+    type: ClassVar[str] = "check"
+    run_id: str
+    test_id: str
+    implementation: str
+    op: str
+    device: str
+    check: str
+    status: str
+    kind: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    config_str: str = ""
+    value_profile: str = "normal"
+    data_seed: int = 0
+    phase: str = "generate"
+    arithmetic: dict[str, Any] | None = None
+    stats: dict[str, Any] | None = None
+    heatmap: dict[str, Any] | None = None
+    message: str = ""
+    detail: str = ""
+    reason: str | None = None
+    repro: str = ""
+    seconds: float | None = None
+    reduction_length: int | None = None
+    oracle: str | None = None
+    consensus: dict[str, str] = field(default_factory=dict)
+    known_id: str | None = None
+    minimal: bool = False
+    returncode: int | None = None
+    rule: str | None = None
+    time: str = ""
+    schema: int = SCHEMA_VERSION
+
+
+@dataclass
+class SummaryRecord:
+    """Once per test when it ends.
+
+    - check_kind: the test's check kind ("forward", "gradient", ...).
+    - examples: examples Hypothesis drew (the generate phase); examples_run: those of them on which
+      at least one check ran (not unsupported); shrink_replays: calls made while shrinking.
+    - counts: {result name: {status: n}} over the drawn examples; unsupported_reasons: {reason: n};
+      coverage: {feature: n} over the examples that ran (conformance.coverage).
+    - skipped: the reason the test was skipped, if it was.
+    """
+
+    type: ClassVar[str] = "summary"
+    run_id: str
+    test_id: str
+    implementation: str
+    op: str
+    device: str
+    check_kind: str = ""
+    examples: int = 0
+    examples_run: int = 0
+    shrink_replays: int = 0
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    unsupported_reasons: dict[str, int] = field(default_factory=dict)
+    coverage: dict[str, int] = field(default_factory=dict)
+    duration_s: float = 0.0
+    skipped: str | None = None
+    schema: int = SCHEMA_VERSION
+
+
+@dataclass
+class KnownDivergenceState:
+    """How one known divergence fared in one process."""
+
+    id: str
+    implementations: list[str] = field(default_factory=list)
+    summary: str = ""
+    classification: str = ""
+    upstream: str = ""
+    draft: str = ""
+    matched: int = 0
+    reproduced: int = 0
+    state: str = ""
+    min_matches: int = 1
+    reproducer: str = ""
+    source: str = ""
+
+
+@dataclass
+class KnownDivergencesRecord:
+    type: ClassVar[str] = "known_divergences"
+    run_id: str
+    entries: list[KnownDivergenceState] = field(default_factory=list)
+    schema: int = SCHEMA_VERSION
+
+
+@dataclass
+class RunEndRecord:
+    type: ClassVar[str] = "run_end"
+    run_id: str
+    worker: str = "main"
+    finished: str = ""
+    duration_s: float = 0.0
+    exitstatus: int = 0
+    interrupted: bool = False
+    schema: int = SCHEMA_VERSION
+
+
+Record = Union[RunRecord, CheckRecord, SummaryRecord, KnownDivergencesRecord, RunEndRecord]
+RECORD_TYPES: dict[str, type] = {cls.type: cls for cls in
+                                 (RunRecord, CheckRecord, SummaryRecord, KnownDivergencesRecord, RunEndRecord)}
+
+
+class MalformedRecord(ValueError):
+    """A line that is not JSON, or not a record of a known type with fields of the right types."""
+
+
+# ---- serialisation ----------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: numpy scalars and arrays to Python, tuples to lists, non-finite floats kept."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def to_json(record: Record) -> str:
+    """One line of JSON for a record, with its "type" first and every field (readers such as jq
+    need no knowledge of the defaults)."""
+    data = {"type": record.type, **_plain(record)}
+    return json.dumps(data, allow_nan=True, separators=(",", ":"), default=str)
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _allowed_types(hint: Any) -> tuple[type, ...] | None:
+    """The runtime types a field's annotation admits; None when it admits anything."""
+    if hint is Any:
+        return None
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        allowed: list[type] = []
+        for option in get_args(hint):
+            option_types = _allowed_types(option)
+            if option_types is None:
+                return None
+            allowed.extend(option_types)
+        return tuple(allowed)
+    if origin is not None:
+        return (origin,)
+    if hint is float:
+        return (float, int)
+    return (hint,)
+
+
+def _check_type(cls: type, name: str, value: Any) -> Any:
+    """The value if it fits the field's declared type; MalformedRecord naming the field if not."""
+    hint = _hints(cls)[name]
+    allowed = _allowed_types(hint)
+    if allowed is None:
+        return value
+    is_bool_for_number = isinstance(value, bool) and bool not in allowed
+    if isinstance(value, allowed) and not is_bool_for_number:
+        return value
+    raise MalformedRecord(f"{cls.type}.{name} = {value!r:.60} is a {type(value).__name__}, expected {hint}")
+
+
+def from_dict(data: dict[str, Any]) -> Record:
+    """The record a JSON object describes; MalformedRecord naming what is wrong."""
+    if not isinstance(data, dict):
+        raise MalformedRecord(f"not a JSON object but {type(data).__name__}")
+    kind = data.get("type")
+    cls = RECORD_TYPES.get(kind)
+    if cls is None:
+        raise MalformedRecord(f"unknown record type {kind!r}; known: {', '.join(RECORD_TYPES)}")
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            values[f.name] = _check_type(cls, f.name, data[f.name])
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise MalformedRecord(f"{kind} record without its {f.name!r} field")
+    if cls is KnownDivergencesRecord:
+        values["entries"] = [_known_state(row) for row in values.get("entries", [])]
+    return cls(**values)
+
+
+def _known_state(row: Any) -> KnownDivergenceState:
+    if not isinstance(row, dict) or "id" not in row:
+        raise MalformedRecord(f"known_divergences entry {row!r:.60} is not an object with an 'id'")
+    names = {f.name for f in dataclasses.fields(KnownDivergenceState)}
+    return KnownDivergenceState(**{k: v for k, v in row.items() if k in names})
+
+
+def from_json(line: str) -> Record:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise MalformedRecord(f"not JSON ({err.msg})") from None
+    return from_dict(data)
+
+
+# ---- writing and reading ----------------------------------------------------------------------------
+
+
 class RecordWriter:
-    """Appends JSON lines to a file, flushing and fsync-free (the OS keeps flushed data on a crash)."""
+    """Appends records as JSON lines, flushing each (the OS keeps flushed data when the process dies)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
@@ -58,8 +330,10 @@ class RecordWriter:
         self._lock = threading.Lock()
         self._file = open(self.path, "a", encoding="utf-8")
 
-    def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, default=_json_default, allow_nan=True, separators=(",", ":"))
+    def write(self, record: Record) -> None:
+        if type(record) not in RECORD_TYPES.values():
+            raise TypeError(f"RecordWriter.write takes a record dataclass, got {type(record).__name__}")
+        line = to_json(record)
         with self._lock:
             if self._file.closed:
                 return
@@ -72,20 +346,13 @@ class RecordWriter:
                 self._file.close()
 
 
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return str(value)
-
-
+@dataclass
 class ReadResult:
-    def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
-        self.malformed: list[tuple[str, int, str]] = []  # (file, line number, why)
+    records: list[Record] = field(default_factory=list)
+    malformed: list[tuple[str, int, str]] = field(default_factory=list)  # (file, line number, why)
+
+    def of_type(self, cls: type) -> list:
+        return [r for r in self.records if isinstance(r, cls)]
 
 
 def read_records(paths: Iterable[str | os.PathLike]) -> ReadResult:
@@ -97,18 +364,19 @@ def read_records(paths: Iterable[str | os.PathLike]) -> ReadResult:
             if not text:
                 continue
             try:
-                record = json.loads(text)
-            except json.JSONDecodeError as err:
-                result.malformed.append((str(path), number, f"not JSON ({err.msg})"))
-                continue
-            if not isinstance(record, dict) or "type" not in record:
-                result.malformed.append((str(path), number, "not an object with a 'type'"))
-                continue
-            result.records.append(record)
+                result.records.append(from_json(text))
+            except MalformedRecord as err:
+                result.malformed.append((str(path), number, str(err)))
     return result
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     with open(path, encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
-            yield number, line
+        yield from enumerate(handle, start=1)
+
+
+def finite_or_none(value: Any) -> Any:
+    """A float that JSON can carry without extensions: NaN/Inf become None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -7,12 +7,16 @@ so `import conformance` imports no framework.
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+import inspect
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from .arithmetic import Arithmetic, default_arithmetic
-from .config import ConvConfig
+from .config import DTYPES, ConvConfig
+
+if TYPE_CHECKING:
+    from .checks import CheckKind
 
 __all__ = [
     "Implementation",
@@ -23,6 +27,9 @@ __all__ = [
     "implementations",
     "register",
     "load_implementation_spec",
+    "capability_reason",
+    "declared_dtypes",
+    "missing_method_reason",
 ]
 
 
@@ -31,21 +38,33 @@ class Implementation:
 
     - x: (N, C_in, *in_size); w: (C_out, C_in/groups, *kernel), or (C_in, C_out/groups, *kernel)
       when config.transposed; b: (C_out,) or None; grad_out: config.output_shape.
-    - Arrays arrive in the config dtype's NumPy storage type (float32 carrying bfloat16 values for
-      "bfloat16"); an implementation converts to its own framework, layout and device inside.
+    - Arrays arrive in the config dtype's NumPy storage type: float64, float32, float16, and
+      float32 arrays carrying bfloat16 values for "bfloat16". Return results the same way, rounded
+      to the output format you declare in `arithmetic()` (for bfloat16: float32 arrays whose values
+      are bfloat16 values); a result that is not is a finding ("result not in bfloat16").
 
-    Subclasses set `name` and override `forward` and `vjp`; `supports` returns None or the reason a
-    config is out of scope; `arithmetic` declares the arithmetic used (it sets the tolerance).
+    Subclasses set `name` and override the methods of the check kinds they support (`forward`,
+    `vjp`; see conformance.checks): a method left as the base class's, set to None, or raising
+    NotImplementedError makes that check kind unsupported, with the reason, never a finding.
+    `dtypes` (or `supported_dtypes(device, check)`) declares the dtypes it runs: the strategies
+    draw only those. `supports(config, device)` returns None or the reason a config is out of
+    scope; it may take a `check` keyword argument to refuse per check kind. `arithmetic` declares
+    the arithmetic used (it sets the tolerance).
     """
 
     name: str = ""
     devices: tuple[str, ...] = ("cpu",)
+    dtypes: tuple[str, ...] = DTYPES
     is_reference: bool = False
 
     def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
         if device not in self.devices:
             return f"{self.name}: device {device!r} not supported (supports {', '.join(self.devices)})"
         return None
+
+    def supported_dtypes(self, device: str = "cpu", check: str = "forward") -> tuple[str, ...]:
+        """The dtypes this implementation runs on `device` for the check kind `check`."""
+        return tuple(self.dtypes)
 
     def forward(self, config: ConvConfig, x, w, b=None, device: str = "cpu") -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__}.forward")
@@ -69,17 +88,63 @@ class Implementation:
         return f"<Implementation {self.name!r}>"
 
 
+def missing_method_reason(impl: Implementation, kind: CheckKind) -> str | None:
+    """Why `impl` cannot run check kind `kind` at all (no such method), or None."""
+    method = getattr(impl, kind.method, None)
+    inherited = getattr(type(impl), kind.method, None) is getattr(Implementation, kind.method, object())
+    if method is None or inherited or not callable(method):
+        return f"{impl.name}: no {kind.method}() ({kind.label} not implemented)"
+    return None
+
+
+def _accepts_check(function) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return "check" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def capability_reason(impl: Implementation, kind: CheckKind, config: ConvConfig, device: str) -> str | None:
+    """None when `impl` runs check kind `kind` on this config and device, else the reason it does not.
+
+    In order: the method exists; the config's dtype is among the declared ones; supports() (given
+    the check kind when it takes a `check` argument).
+    """
+    reason = missing_method_reason(impl, kind)
+    if reason is not None:
+        return reason
+    dtypes = declared_dtypes(impl, device, kind.name)
+    if config.dtype not in dtypes:
+        return f"{impl.name}: {config.dtype} not among its dtypes on {device} for {kind.name} ({', '.join(dtypes) or 'none'})"
+    if kind.raising_passes:
+        return None  # an invalid call is to be refused by the call itself, not declared away
+    if _accepts_check(impl.supports):
+        return impl.supports(config, device, check=kind.name)
+    return impl.supports(config, device)
+
+
+def declared_dtypes(impl: Implementation, device: str, check: str) -> tuple[str, ...]:
+    """The dtypes `impl` declares for (device, check), in DTYPES order; ValueError for unknown names."""
+    supported = getattr(impl, "supported_dtypes", None)
+    declared = tuple(supported(device, check)) if callable(supported) else tuple(getattr(impl, "dtypes", DTYPES))
+    unknown = [d for d in declared if d not in DTYPES]
+    if unknown:
+        raise ValueError(f"{impl.name}: declared dtypes {unknown} are not among {DTYPES}")
+    return tuple(d for d in DTYPES if d in declared)
+
+
 class ImplementationLoadError(RuntimeError):
     """An implementation name or `--impl` spec that does not give an Implementation."""
 
 
 BUILTIN: dict[str, str] = {
-    "naive": "references.naive:NaiveReference",
-    "im2col": "references.im2col:Im2colReference",
-    "matrix": "references.matrix:MatrixReference",
-    "torch": "references.torch_adapter:TorchAdapter",
-    "jax": "references.jax_adapter:JaxAdapter",
-    "tensorflow": "references.tensorflow_adapter:TensorFlowAdapter",
+    "naive": "references.numpy.naive:NaiveReference",
+    "im2col": "references.numpy.im2col:Im2colReference",
+    "matrix": "references.numpy.matrix:MatrixReference",
+    "torch": "references.torch.functional:TorchAdapter",
+    "jax": "references.jax.lax:JaxAdapter",
+    "tensorflow": "references.tensorflow.composed:TensorFlowAdapter",
 }
 REFERENCES = ("naive", "im2col", "matrix")
 

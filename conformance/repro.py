@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .checks import CHECK_KINDS
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -16,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("implementation", help="a built-in name (naive, torch, ...) or package.module:NAME")
     parser.add_argument("--config", required=True, help="the config as JSON (ConvConfig.to_dict())")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--check", default="forward", choices=("forward", "gradient"))
+    parser.add_argument("--check", default="forward", choices=tuple(CHECK_KINDS),
+                        help="the check kind (conformance.checks)")
     parser.add_argument("--seed", type=int, default=0, help="the data seed of the example")
     parser.add_argument("--values", default="normal", help="the value profile: normal, small_int or mixed")
     parser.add_argument("--precision", default="default", choices=("default", "highest"))
@@ -55,10 +58,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"{name} {config} on {args.device} [data seed {args.seed}, {args.values} values]")
     outcome = harness.check(target, args.check, case, test_id="repro")
     for record in outcome.records:
-        stats = record.get("stats") or {}
-        line = f"  {record['check']}: {record['status']}"
-        if record.get("kind"):
-            line += f" ({record['kind']})"
+        stats = record.stats or {}
+        line = f"  {record.check}: {record.status}"
+        if record.kind:
+            line += f" ({record.kind})"
         if stats.get("max_error_in_bounds") is not None:
             line += f", max error {stats['max_error_in_bounds']:.3g} x bound, max abs error {stats['max_abs_error']:.3g}"
         print(line)

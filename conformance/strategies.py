@@ -12,6 +12,7 @@ stride 1, dilation 1, no padding, no bias, float64, data seed 0, the "normal" va
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -19,8 +20,10 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from .config import DTYPES, ConvConfig
+from .config import AXES, DTYPES, ConvConfig
 from .dtypes import round_to_dtype, storage_dtype
+from .vocabulary import OP_NAMES
+from .vocabulary import op_family as _op_family
 
 __all__ = [
     "VALUE_PROFILES",
@@ -33,7 +36,7 @@ __all__ = [
     "op_family",
 ]
 
-OP_FAMILIES = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+OP_FAMILIES = OP_NAMES  # the op family names, as conformance.vocabulary states them
 VALUE_PROFILES = ("normal", "small_int", "mixed")
 
 DEFAULT_MAX_MACS = 60_000
@@ -42,9 +45,11 @@ DEFAULT_MAX_ELEMENTS = 20_000
 
 def op_family(op: str) -> tuple[int, bool]:
     """'conv_transpose2d' -> (2, True)."""
-    if op not in OP_FAMILIES:
-        raise InvalidArgument(f"op={op!r} is not one of {OP_FAMILIES}")
-    return int(op[-2]), "transpose" in op
+    try:
+        family = _op_family(op)
+    except ValueError as err:
+        raise InvalidArgument(str(err)) from None
+    return family.ndim, family.transposed
 
 
 def _elements(config: ConvConfig) -> int:
@@ -107,8 +112,13 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
         ndim=ndim, transposed=transposed, batch=batch, in_channels=groups * in_per_group,
         out_channels=groups * out_per_group, groups=groups, in_size=tuple(in_size), kernel=kernel,
         stride=stride, dilation=dilation, output_padding=tuple(output_padding),
-        padding=mode if mode != "explicit" else tuple(padding), bias=draw(st.booleans()), dtype=dtype,
+        padding=mode if mode != "explicit" else tuple(padding), dtype=dtype,
     )
+    # Axes declared with their values (conformance.config.AXES) are drawn generically; the first
+    # value is the default and the shrink target.
+    for axis in AXES:
+        if axis.values is not None:
+            fields[axis.field] = draw(st.sampled_from(axis.values))
     return _fit_budget(fields, max_macs, max_elements)
 
 
@@ -224,20 +234,37 @@ def conv_configs(
 
 @dataclass(frozen=True)
 class ConvTensors:
-    """x, w, b (None without bias) and grad_out, float64 arrays holding values exact in the config dtype."""
+    """The arrays of one example, float64 holding values exact in the config dtype.
+
+    - x, w, b (None without bias), grad_out: the call and the cotangent of its output;
+    - dx, dw, db: tangents of x, w, b (forward mode, check kind "jvp");
+    - ggx, ggw, ggb: cotangents of grad_x, grad_w, grad_b (double backward, "double_vjp").
+    Each has the shape of the array it goes with.
+    """
 
     x: np.ndarray
     w: np.ndarray
     b: np.ndarray | None
     grad_out: np.ndarray
+    dx: np.ndarray | None = None
+    dw: np.ndarray | None = None
+    db: np.ndarray | None = None
+    ggx: np.ndarray | None = None
+    ggw: np.ndarray | None = None
+    ggb: np.ndarray | None = None
+
+    def _map(self, function) -> "ConvTensors":
+        return ConvTensors(**{f.name: None if getattr(self, f.name) is None else function(getattr(self, f.name))
+                              for f in dataclasses.fields(self)})
+
+    def absolute(self) -> "ConvTensors":
+        """Every array's absolute values: the oracle's input for the sums of absolute values."""
+        return self._map(np.abs)
 
     def in_storage(self, dtype: str) -> "ConvTensors":
         """The same values in the dtype's NumPy storage type (what implementations receive)."""
         cast = storage_dtype(dtype)
-        return ConvTensors(
-            self.x.astype(cast), self.w.astype(cast), None if self.b is None else self.b.astype(cast),
-            self.grad_out.astype(cast),
-        )
+        return self._map(lambda array: array.astype(cast))
 
 
 def _values(rng: np.random.Generator, shape, profile: str, dtype: str) -> np.ndarray:
@@ -262,7 +289,11 @@ def make_tensors(config: ConvConfig, seed: int, profile: str = "normal") -> Conv
     w = _values(rng, config.weight_shape, profile, config.dtype)
     b = _values(rng, config.bias_shape, profile, config.dtype) if config.bias else None
     grad_out = _values(rng, config.output_shape, profile, config.dtype)
-    return ConvTensors(x, w, b, grad_out)
+    # Drawn after the first four, so that those stay what they were for the same seed.
+    extra = {}
+    for name, like in (("dx", x), ("dw", w), ("db", b), ("ggx", x), ("ggw", w), ("ggb", b)):
+        extra[name] = None if like is None else _values(rng, like.shape, profile, config.dtype)
+    return ConvTensors(x, w, b, grad_out, **extra)
 
 
 @dataclass(frozen=True)
@@ -295,3 +326,114 @@ def conv_cases(configs: st.SearchStrategy[ConvConfig] | None = None, **config_op
         data_seed=st.integers(0, 2**32 - 1),
         value_profile=st.sampled_from(VALUE_PROFILES),
     )
+
+
+# ---- invalid calls ---------------------------------------------------------------------------------
+# Each rule breaks exactly one validity rule of a valid drawn config. A rule applies to some op
+# families only (output_padding to transposed ones); `INVALID_RULES` maps its name to
+# (applies(config), break(fields) -> fields), and a broken weight shape is its own case.
+
+
+def _set_dim0(values, value):
+    return (value, *tuple(values)[1:])
+
+
+def _break_groups(f):
+    # in_channels + 1 never divides in_channels.
+    return dict(f, groups=f["in_channels"] + 1)
+
+
+def _break_output_padding(f):
+    return dict(f, output_padding=_set_dim0(f["output_padding"], max(f["stride"][0], f["dilation"][0])))
+
+
+def _break_kernel_size(f):
+    kernel = max(f["kernel"][0], 2)
+    span = f["dilation"][0] * (kernel - 1)  # the input is one element shorter than the dilated kernel
+    pairs = ((0, 0),) * f["ndim"]
+    return dict(f, kernel=_set_dim0(f["kernel"], kernel), padding=pairs, in_size=_set_dim0(f["in_size"], span))
+
+
+def _break_padding_sign(f):
+    pairs = f["padding"] if not isinstance(f["padding"], str) else ((0, 0),) * f["ndim"]
+    return dict(f, padding=_set_dim0(pairs, (-1, -1)))
+
+
+def _break_stride(f):
+    return dict(f, stride=_set_dim0(f["stride"], 0))
+
+
+def _break_same_stride(f):
+    return dict(f, padding="same", stride=_set_dim0(f["stride"], 2))
+
+
+INVALID_RULES = {
+    "groups must divide the channels": (lambda c: True, _break_groups),
+    "output_padding < max(stride, dilation)": (lambda c: c.transposed, _break_output_padding),
+    "dilated kernel fits the padded input": (lambda c: not c.transposed, _break_kernel_size),
+    "padding >= 0": (lambda c: True, _break_padding_sign),
+    "stride >= 1": (lambda c: True, _break_stride),
+    "'same' needs stride 1": (lambda c: not c.transposed, _break_same_stride),
+    "weight shape matches the channels": (lambda c: True, None),  # the config stays valid; the weight does not
+}
+
+
+@dataclass(frozen=True)
+class InvalidCase:
+    """An invalid call: a config that breaks `rule` (or a weight of the wrong shape), and its data."""
+
+    config: ConvConfig
+    rule: str
+    weight_shape: tuple[int, ...]
+    data_seed: int
+    value_profile: str
+
+    def tensors(self) -> ConvTensors:
+        rng = np.random.default_rng(self.data_seed)
+        c = self.config
+        x = _values(rng, c.input_shape, self.value_profile, c.dtype)
+        w = _values(rng, self.weight_shape, self.value_profile, c.dtype)
+        b = _values(rng, (c.out_channels,), self.value_profile, c.dtype) if c.bias else None
+        return ConvTensors(x, w, b, None)
+
+    def __str__(self) -> str:
+        return f"{self.config} [breaks: {self.rule}; weight {self.weight_shape}]"
+
+
+def _fields(config: ConvConfig) -> dict:
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+
+
+@st.composite
+def _draw_invalid(draw, configs, rules):
+    valid = draw(configs)
+    applicable = [name for name in rules if INVALID_RULES[name][0](valid)]
+    rule = draw(st.sampled_from(applicable))
+    breaker = INVALID_RULES[rule][1]
+    if breaker is None:
+        config = valid
+        shape = list(valid.weight_shape)
+        # One input channel too many: axis 1 (C_in/groups) of an ordinary weight, axis 0 (C_in) of a
+        # transposed one. (A transposed weight's axis 1 is C_out/groups, which frameworks infer from it.)
+        shape[0 if valid.transposed else 1] += 1
+        weight_shape = tuple(shape)
+    else:
+        config = ConvConfig.unchecked(**breaker(_fields(valid)))
+        weight_shape = (config.out_channels if not config.transposed else config.in_channels,
+                        (config.in_channels if not config.transposed else config.out_channels) // max(config.groups, 1),
+                        *config.kernel)
+    return InvalidCase(config, rule, weight_shape, draw(st.integers(0, 2**32 - 1)), "normal")
+
+
+def invalid_cases(*, op: str, dtypes: tuple[str, ...] | None = None,
+                  rules: tuple[str, ...] | None = None) -> st.SearchStrategy[InvalidCase]:
+    """Calls that break exactly one validity rule (INVALID_RULES), built with ConvConfig.unchecked.
+
+    - op: the op family; dtypes: as conv_configs; rules: a subset of INVALID_RULES (default all).
+    Shrinks towards the first rule on the simplest valid config.
+    """
+    rules = tuple(rules) if rules is not None else tuple(INVALID_RULES)
+    unknown = [r for r in rules if r not in INVALID_RULES]
+    if unknown or not rules:
+        raise InvalidArgument(f"rules={rules!r}: {unknown or 'empty'}; choose from {tuple(INVALID_RULES)}")
+    return _draw_invalid(conv_configs(op=op, dtypes=dtypes), rules)

@@ -10,7 +10,11 @@ add gamma(K, 2^-53); operands rounded before multiplying (TF32) add 2 u_op per p
 result in the output format adds u_out |y|, plus half the smallest subnormal of that format for
 results that underflow. So, per element,
 
-    bound = (gamma(K, u_acc) + gamma(K, 2^-53) + 2 u_op + u_op^2) * (|x| * |w|)  +  u_out |y|  +  eta_out
+    bound = (gamma(K, u_acc) + gamma(K, 2^-53) + 2 u_op + u_op^2 + r u_out) * (|x| * |w|)  +  u_out |y|  +  eta_out
+
+where r counts the partial results of a composed derivative that are rounded to the output format
+before being added (r = 0 for one convolution; a forward-mode derivative conv(dx, w) + conv(x, dw) + db
+is three ops in every framework measured, r = 3: see conformance.checks).
 
 Inputs are rounded to the config dtype once, before any implementation sees them, so input rounding
 is not part of the bound. Nothing here grows with the array size, only with the reduction length.
@@ -39,14 +43,6 @@ def gamma(terms: int, unit_roundoff: float) -> float:
     return math.inf if product >= 1 else product / (1 - product)
 
 
-def _taps_on_lattice(config: ConvConfig) -> int:
-    """Most kernel taps that can land on one position of a strided, dilated lattice."""
-    taps = 1
-    for k, s, d in zip(config.kernel, config.stride, config.dilation):
-        taps *= -(-k // (s // math.gcd(s, d)))
-    return taps
-
-
 def reduction_lengths(config: ConvConfig) -> dict[str, int]:
     """The most terms summed into one element of each check's result (a bias adds one term)."""
     out_positions = math.prod(config.out_size)
@@ -56,7 +52,7 @@ def reduction_lengths(config: ConvConfig) -> dict[str, int]:
         grad_input = out_per_group * math.prod(config.kernel)
         grad_weight = config.batch * in_positions
     else:
-        grad_input = out_per_group * _taps_on_lattice(config)
+        grad_input = out_per_group * config.taps_on_lattice
         grad_weight = config.batch * out_positions
     return {
         "forward": config.reduction_length + (1 if config.bias else 0),
@@ -66,18 +62,24 @@ def reduction_lengths(config: ConvConfig) -> dict[str, int]:
     }
 
 
-def error_bound(abs_result: np.ndarray, exact: np.ndarray, terms: int, arithmetic: Arithmetic) -> np.ndarray:
+def error_bound(abs_result: np.ndarray, exact: np.ndarray, terms: int, arithmetic: Arithmetic,
+                partial_roundings: int = 0) -> np.ndarray:
     """Per-element bound on |computed - oracle| (see the module docstring).
 
     - abs_result: the oracle run on absolute values (sum |x| |w| per element), float64.
     - exact: the oracle's result, float64.
     - terms: the reduction length K of this check.
     - arithmetic: what the implementation declared it used.
+    - partial_roundings: for a result that is a sum of separately computed convolutions (a JVP is
+      conv(dx, w) + conv(x, dw) + db), how many partial results are rounded to the output format
+      before they are added; each adds at most u_out times its magnitude, itself at most the sum
+      of absolute values.
     """
     u_acc = UNIT_ROUNDOFF[arithmetic.accumulation]
     u_op = UNIT_ROUNDOFF[arithmetic.operands] if arithmetic.operands else 0.0
     u_out = UNIT_ROUNDOFF[arithmetic.output]
     terms = max(int(terms), 1)
-    factor = gamma(terms, u_acc) + gamma(terms, _ORACLE_UNIT_ROUNDOFF) + 2 * u_op + u_op * u_op
+    factor = (gamma(terms, u_acc) + gamma(terms, _ORACLE_UNIT_ROUNDOFF) + 2 * u_op + u_op * u_op
+              + partial_roundings * u_out)
     eta = SMALLEST_SUBNORMAL[arithmetic.output] / 2
     return factor * np.abs(abs_result) + u_out * np.abs(exact) + eta

@@ -42,6 +42,37 @@ def _load(spec: str, precision: str):
     return impl
 
 
+def _capability(impl, kind_name, config, device):
+    from conformance.checks import check_kind
+    from conformance.registry import capability_reason
+
+    return capability_reason(impl, check_kind(kind_name), config, device)
+
+
+def _dtypes(impl, device, kind_name):
+    from conformance.registry import declared_dtypes
+
+    return declared_dtypes(impl, device, kind_name)
+
+
+def _missing_method(impl, kind_name):
+    from conformance.checks import check_kind
+    from conformance.registry import missing_method_reason
+
+    return missing_method_reason(impl, check_kind(kind_name))
+
+
+def _run_kind(impl, kind_name, config, inputs, device):
+    from conformance.checks import check_kind
+
+    return check_kind(kind_name).call(impl, config, inputs, device)
+
+
+# Questions the harness asks about the implementation, answered here where the real object lives.
+HARNESS_CALLS = {"harness:capability": _capability, "harness:dtypes": _dtypes,
+                 "harness:missing_method": _missing_method, "harness:run": _run_kind}
+
+
 def serve(spec: str, precision: str) -> int:
     requests = sys.stdin.buffer
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
@@ -60,7 +91,8 @@ def serve(spec: str, precision: str) -> int:
             return 0
         method, args, kwargs = request
         try:
-            value = getattr(impl, method)(*args, **kwargs)
+            value = HARNESS_CALLS[method](impl, *args, **kwargs) if method in HARNESS_CALLS \
+                else getattr(impl, method)(*args, **kwargs)
             write_frame(replies, ("ok", value))
         except Exception as err:
             write_frame(replies, ("raise", type(err).__name__, str(err), traceback.format_exc(limit=8)))

@@ -1,9 +1,14 @@
-"""Implementations: three references written from the definition, and the framework adapters.
+"""Implementations: the NumPy definitions, and one package of adapters per framework.
 
-- naive.py   the loops of the definition (vectorised over batch and channels, looping over taps)
-- im2col.py  unfold patches into columns, one GEMM per group; col2im for the adjoint
-- matrix.py  the convolution as an explicit sparse matrix M; transposed convolution is M^T
+- numpy/       three references written from the definition, float64, independent of each other
+               (none calls another one's forward or gradient): naive.py, im2col.py, matrix.py
+- torch/       functional.py: torch.nn.functional.conv*d / conv_transpose*d (TorchAdapter)
+- jax/         lax.py: jax.lax.conv_general_dilated / conv_transpose (JaxAdapter)
+- tensorflow/  composed.py: tf.nn convolutions composed to cover TensorFlow's CPU gaps (TensorFlowAdapter),
+               its graph in _ops.py
+- _adapter.py  FrameworkAdapter: what the framework adapters declare alike (precision mode, devices)
 
-The references are independent of each other: none calls another one's forward or gradient.
-Adapters (torch_adapter, jax_adapter, tensorflow_adapter) import their framework when first used.
+A framework package imports its framework only when an adapter first computes: importing
+`references.torch` (or any module here) imports no framework. Inside these packages the framework
+is always imported absolutely (`import torch` is the real torch, never `references.torch`).
 """

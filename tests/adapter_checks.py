@@ -1,12 +1,17 @@
-"""Helpers for the adapter tests: configs, arrays, the check against references.naive, and a
-crash-tolerant child process that runs checks for frameworks that can abort the process.
+"""Helpers for the adapter tests: configs, the check against the naive reference (judged by the
+suite's own comparator), and a crash-tolerant child process for frameworks that can abort it.
 
 - `hypothesis_configs(family, dtype)`: conformance.strategies.conv_configs, sized for these tests.
 - `random_configs(count, ...)`: a fixed, seeded list of valid configs (NumPy generator through
   `draw_config`), for lists sent to a child process and for repeatable sweeps.
-- `check_against_naive(impl, config, seed, checks)` runs the implementation and the float64 naive
-  reference on the same rounded inputs and returns, per check, the max error and the max ratio
-  error / bound, with bound = conformance.tolerance.error_bound for the declared arithmetic.
+- `check_against_naive(impl, config, seed, checks)` runs the implementation on the suite's data
+  (conformance.strategies.make_tensors, rounded to the config dtype, in its storage type) and judges
+  each result with conformance.compare.compare, as the suite does: expected values from the float64
+  naive reference on the same values, the bound from the naive reference on their absolute values,
+  the reduction lengths of conformance.tolerance and the declared arithmetic. Returns {check: Verdict}.
+- `describe_failure(impl_name, config, verdicts)`: the failing verdicts' messages, or None.
+- `assert_results_in_storage(impl, config)`: results come back in the dtype's storage type, with
+  values of the dtype (bfloat16: float32 arrays holding bfloat16 values).
 - `run_in_child(impl_name, jobs)` sends jobs to `python -m tests.adapter_checks --worker IMPL`,
   reads one JSON line per job, and restarts the worker after a crash at the next job; a crash is
   returned as a finding (config, signal, stderr tail), never raised.
@@ -14,6 +19,7 @@ crash-tolerant child process that runs checks for frameworks that can abort the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -21,23 +27,28 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from conformance.arithmetic import FLOAT64, Arithmetic
+from conformance.arithmetic import Arithmetic
+from conformance.compare import Verdict, compare
 from conformance.config import ConvConfig
-from conformance.dtypes import to_storage
-from conformance.tolerance import CHECKS, error_bound, reduction_lengths
+from conformance.dtypes import round_to_dtype, storage_dtype
+from conformance.strategies import ConvTensors, conv_configs, make_tensors
+from conformance.tolerance import CHECKS, reduction_lengths
 
 __all__ = [
-    "FAMILIES", "draw_config", "hypothesis_configs", "random_configs", "make_arrays",
-    "check_against_naive", "describe_failure", "run_in_child", "CHECKS",
+    "FAMILIES", "CHECKS", "draw_config", "hypothesis_configs", "random_configs", "storage_inputs",
+    "naive_oracle", "check_against_naive", "describe_failure", "assert_results_in_storage", "run_in_child",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
 
 # (ndim, transposed) per op family, with ids that read like the op.
 FAMILIES = {f"conv{'_transpose' if t else ''}{n}d": (n, t) for t in (False, True) for n in (1, 2, 3)}
+
+GRADIENTS = ("grad_input", "grad_weight", "grad_bias")
 
 
 def draw_config(draw_int, *, ndim: int, transposed: bool, dtype: str = "float64", max_groups: int = 3,
@@ -79,8 +90,6 @@ def draw_config(draw_int, *, ndim: int, transposed: bool, dtype: str = "float64"
 
 def hypothesis_configs(family: str, dtype: str = "float64"):
     """conformance.strategies.conv_configs for one op family and dtype, sized for fast adapter tests."""
-    from conformance.strategies import conv_configs
-
     return conv_configs(op=family, dtypes=(dtype,), max_channels_per_group=6, max_macs=20_000, max_elements=8_000)
 
 
@@ -91,87 +100,101 @@ def random_configs(count: int, *, ndim: int, transposed: bool, dtype: str = "flo
             for _ in range(count)]
 
 
-def make_arrays(config: ConvConfig, seed: int):
-    """x, w, b (or None), grad_out: standard normal values rounded once to the config dtype."""
-    rng = np.random.default_rng(seed)
-    shapes = (config.input_shape, config.weight_shape, (config.out_channels,), config.output_shape)
-    x, w, b, g = (to_storage(rng.standard_normal(shape), config.dtype) for shape in shapes)
-    return x, w, (b if config.bias else None), g
+def storage_inputs(config: ConvConfig, seed: int) -> ConvTensors:
+    """The suite's data for (config, seed) in the dtype's storage type: what implementations receive."""
+    return make_tensors(config, seed).in_storage(config.dtype)
 
 
-def _naive_results(config: ConvConfig, x, w, b, g):
-    from references.naive import NaiveReference
+def _absolute(tensors: ConvTensors) -> ConvTensors:
+    return ConvTensors(np.abs(tensors.x), np.abs(tensors.w), None if tensors.b is None else np.abs(tensors.b),
+                       np.abs(tensors.grad_out))
+
+
+def naive_oracle(config: ConvConfig, tensors: ConvTensors) -> tuple[dict, dict]:
+    """(expected, abs_expected) per check: the float64 naive reference on the values and on their absolute values."""
+    from references.numpy.naive import NaiveReference
 
     naive = NaiveReference()
-    forward = naive.forward(config, x, w, b)
-    grad_x, grad_w, grad_b = naive.vjp(config, x, w, b, g)
-    return {"forward": forward, "grad_input": grad_x, "grad_weight": grad_w, "grad_bias": grad_b}
+
+    def results(t: ConvTensors) -> dict:
+        forward = naive.forward(config, t.x, t.w, t.b)
+        return dict(zip(CHECKS, (forward, *naive.vjp(config, t.x, t.w, t.b, t.grad_out))))
+
+    return results(tensors), results(_absolute(tensors))
 
 
 def check_against_naive(impl, config: ConvConfig, seed: int = 0, checks=CHECKS, device: str = "cpu",
-                        arithmetic: Arithmetic | None = None) -> dict:
-    """{check: {"max_error", "ratio", "index", "got", "expected", "bound"}} against references.naive.
+                        arithmetic: Arithmetic | Callable[[str], Arithmetic] | None = None) -> dict[str, Verdict]:
+    """{check: Verdict} for `impl` on make_tensors(config, seed), judged by conformance.compare.compare.
 
-    ratio = max over elements of |impl - naive| / bound; <= 1 passes. Shapes must match exactly.
-    arithmetic defaults to the implementation's declaration (float64 configs: FLOAT64).
+    - checks: which of forward, grad_input, grad_weight, grad_bias to run (grad_bias: only with a bias;
+      without one the implementation must return None for it).
+    - arithmetic: the arithmetic that sets the bound, for every check or as a function of the check;
+      None: the implementation's declaration, impl.arithmetic(config, device).
+    A result must also come in the dtype's storage type (a float64 config answered in float32 is a
+    `dtype` mismatch even when its values are within the bound).
     """
-    arithmetic = arithmetic or (FLOAT64 if config.dtype == "float64" else impl.arithmetic(config, device))
-    x, w, b, g = make_arrays(config, seed)
-    wanted = [c for c in checks if c != "grad_bias" or config.bias]
+    tensors = make_tensors(config, seed)
+    inputs = tensors.in_storage(config.dtype)
     got = {}
-    if "forward" in wanted:
-        got["forward"] = impl.forward(config, x, w, b, device=device)
-    if any(c != "forward" for c in wanted):
-        grads = impl.vjp(config, x, w, b, g, device=device)
-        got.update(zip(("grad_input", "grad_weight", "grad_bias"), grads))
-    f64 = [None if a is None else np.asarray(a, dtype=np.float64) for a in (x, w, b, g)]
-    exact = _naive_results(config, *f64)
-    absolute = _naive_results(config, *[None if a is None else np.abs(a) for a in f64])
-    lengths = reduction_lengths(config)
-    results = {}
-    for check in wanted:
-        expected = exact[check]
-        actual = got[check]
-        if actual is None or tuple(actual.shape) != tuple(expected.shape):
-            shape = None if actual is None else tuple(actual.shape)
-            results[check] = {"shape_error": f"shape {shape}, expected {tuple(expected.shape)}"}
+    if "forward" in checks:
+        got["forward"] = impl.forward(config, inputs.x, inputs.w, inputs.b, device=device)
+    if any(check in GRADIENTS for check in checks):
+        got.update(zip(GRADIENTS, impl.vjp(config, inputs.x, inputs.w, inputs.b, inputs.grad_out, device=device)))
+    expected, abs_expected = naive_oracle(config, tensors)
+    terms = reduction_lengths(config)
+    verdicts = {}
+    for check in checks:
+        if check == "grad_bias" and not config.bias:
+            if got[check] is not None:
+                verdicts[check] = Verdict("mismatch", "shape", {"shape_expected": None},
+                                          problem=f"grad_bias is a {type(got[check]).__name__}, expected None (no bias)")
             continue
-        actual = np.asarray(actual, dtype=np.float64)
-        bound = error_bound(absolute[check], expected, lengths[check], arithmetic)
-        error = np.abs(actual - expected)
-        error = np.where(np.isnan(actual) & ~np.isnan(expected), np.inf, error)
-        # An exact result passes even where the bound is 0 (float64's eta, 2^-1075, rounds to 0).
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(error == 0, 0.0, error / bound)
-        if ratio.size == 0:
-            results[check] = {"max_error": 0.0, "ratio": 0.0}
-            continue
-        index = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-        results[check] = {"max_error": float(error.max()), "ratio": float(ratio[index]), "index": list(map(int, index)),
-                          "got": float(actual[index]), "expected": float(expected[index]), "bound": float(bound[index])}
-    return results
+        declared = arithmetic(check) if callable(arithmetic) else arithmetic or impl.arithmetic(config, device)
+        verdict = compare(check, got[check], expected[check], abs_expected[check], terms[check], declared)
+        storage = storage_dtype(config.dtype)
+        if verdict.passed and np.asarray(got[check]).dtype != storage:
+            verdict = Verdict("mismatch", "dtype", verdict.stats,
+                              problem=f"{check} is a {np.asarray(got[check]).dtype} array, expected {storage} "
+                                      f"(the storage type of {config.dtype})")
+        verdicts[check] = verdict
+    return verdicts
 
 
-def describe_failure(impl_name: str, config: ConvConfig, results: dict, device: str = "cpu") -> str | None:
-    """None when every check passed, else one line per failing check in the project's message style."""
-    lines = []
-    for check, result in results.items():
-        if "shape_error" in result:
-            lines.append(f"{check}: {result['shape_error']} [{impl_name} {config} on {device}]")
-        elif not result["ratio"] <= 1.0:
-            where = ", ".join(map(str, result["index"]))
-            lines.append(
-                f"{check}[{where}] = {result['got']:.6g}, expected {result['expected']:.6g} "
-                f"(error {result['ratio']:.3g} x bound {result['bound']:.3g}) [{impl_name} {config} on {device}]"
-            )
+def describe_failure(impl_name: str, config: ConvConfig, verdicts: dict[str, Verdict], device: str = "cpu") -> str | None:
+    """None when every verdict passed, else one line per failing check: the comparator's problem, then the call."""
+    lines = [f"{verdict.problem} [{impl_name} {config} on {device}]"
+             for verdict in verdicts.values() if not verdict.passed]
     return "\n".join(lines) or None
+
+
+def assert_results_in_storage(impl, config: ConvConfig, device: str = "cpu") -> None:
+    """Every result is an array of the dtype's storage type holding values of the dtype (no unrounded float32
+    for bfloat16), and grad_bias is None without a bias."""
+    t = storage_inputs(config, 0)
+    results = dict(zip(CHECKS, (impl.forward(config, t.x, t.w, t.b, device=device),
+                                *impl.vjp(config, t.x, t.w, t.b, t.grad_out, device=device))))
+    storage = storage_dtype(config.dtype)
+    for check, result in results.items():
+        where = f"[{impl.name} {config} on {device}]"
+        if check == "grad_bias" and not config.bias:
+            assert result is None, f"grad_bias is a {type(result).__name__}, expected None (no bias) {where}"
+            continue
+        assert isinstance(result, np.ndarray) and result.dtype == storage, (
+            f"{check} is a {type(result).__name__} of {getattr(result, 'dtype', None)}, expected {storage} {where}")
+        values = result.astype(np.float64)
+        unrounded = round_to_dtype(values, config.dtype) != values
+        assert not unrounded.any(), (
+            f"{check}{np.argwhere(unrounded)[0].tolist()} = {values[unrounded][0]!r} is not a {config.dtype} value "
+            f"({int(unrounded.sum())} of {values.size}) {where}")
 
 
 # ---- a child process that survives the framework aborting it -----------------------------------
 
 
 def _worker(impl_name: str) -> None:
-    """Read {"config": {...}, "seed": int, "checks": [...]} lines; answer one JSON line each."""
+    """Read {"config": {...}, "seed": int, "checks": [...]} lines; answer one JSON line each
+    ({"done": i, "verdicts": {check: Verdict fields}} or {"done": i, "error": "..."})."""
     from conformance.registry import get_implementation
 
     impl = get_implementation(impl_name)
@@ -180,8 +203,10 @@ def _worker(impl_name: str) -> None:
         print(json.dumps({"start": index}), flush=True)  # the parent's record of what was running
         config = ConvConfig.from_dict(job["config"])
         try:
-            results = check_against_naive(impl, config, job.get("seed", 0), job.get("checks", CHECKS))
-            print(json.dumps({"done": index, "results": results}), flush=True)
+            verdicts = check_against_naive(impl, config, job.get("seed", 0), job.get("checks", CHECKS))
+            sent = {check: dataclasses.replace(verdict, heatmap=None) for check, verdict in verdicts.items()}
+            print(json.dumps({"done": index, "verdicts": {c: dataclasses.asdict(v) for c, v in sent.items()}}),
+                  flush=True)
         except Exception as err:  # an exception is a result too; only a dead process is a crash
             print(json.dumps({"done": index, "error": f"{type(err).__name__}: {err}"[:500]}), flush=True)
 
@@ -198,8 +223,8 @@ def _signal_name(returncode: int) -> str:
 def run_in_child(impl_name: str, jobs: list[dict], progress=None):
     """Run jobs in `python -m tests.adapter_checks --worker impl_name`, restarting after crashes.
 
-    Returns (answers, crashes): answers[i] is the worker's dict for jobs[i] (or None if it crashed
-    there); crashes lists {"index", "config", "signal", "stderr"}.
+    Returns (answers, crashes): answers[i] is the worker's dict for jobs[i], with "verdicts" as
+    {check: Verdict} or "error" (None if it crashed there); crashes lists {"index", "config", "signal", "stderr"}.
     """
     answers: list = [None] * len(jobs)
     crashes = []
@@ -223,6 +248,8 @@ def run_in_child(impl_name: str, jobs: list[dict], progress=None):
                 if "start" in message:
                     running = start + message["start"]
                 else:
+                    if "verdicts" in message:
+                        message["verdicts"] = {check: Verdict(**fields) for check, fields in message["verdicts"].items()}
                     answers[start + message["done"]] = message
                     running = None
                     if progress:

@@ -14,8 +14,8 @@ import time
 import numpy as np
 
 from conformance import ConvConfig, Implementation
-from conformance.dtypes import storage_dtype
-from references.naive import NaiveReference
+from conformance.dtypes import to_storage
+from references.numpy.naive import NaiveReference
 
 __all__ = ["MUTANTS", "Mutant"]
 
@@ -25,24 +25,40 @@ _naive = NaiveReference()
 class Mutant(Implementation):
     """The naive reference with one planted bug; results are returned in the config's storage dtype."""
 
-    def __init__(self, name, *, config_change=None, forward_change=None, vjp_change=None, description=""):
+    def __init__(self, name, *, config_change=None, forward_change=None, vjp_change=None, jvp_change=None,
+                 double_vjp_change=None, validates=True, description=""):
         self.name = name
         self.description = description
         self._config_change = config_change or (lambda c: c)
         self._forward_change = forward_change or (lambda c, y, x, w, b: y)
         self._vjp_change = vjp_change or (lambda c, grads, x, w, b, g: grads)
+        self._jvp_change = jvp_change or (lambda c, dy, args: dy)
+        self._double_vjp_change = double_vjp_change or (lambda c, bars, args: bars)
+        self._validates = validates
 
     def forward(self, config, x, w, b=None, device="cpu"):
+        if not self._validates and config.broken_rules():
+            return _garbage_for_invalid(config)
         seen = self._config_change(config)
         y = _naive.forward(seen, x, w, b)
         y = self._forward_change(config, y, x, w, b)
-        return np.asarray(y).astype(storage_dtype(config.dtype))
+        return to_storage(np.asarray(y, np.float64), config.dtype)
 
     def vjp(self, config, x, w, b, grad_out, device="cpu"):
         seen = self._config_change(config)
         grads = _naive.vjp(seen, x, w, b, grad_out)
         grads = self._vjp_change(config, grads, x, w, b, grad_out)
-        return tuple(None if g is None else np.asarray(g).astype(storage_dtype(config.dtype)) for g in grads)
+        return tuple(None if g is None else to_storage(np.asarray(g, np.float64), config.dtype) for g in grads)
+
+    def jvp(self, config, x, w, b, dx, dw, db, device="cpu"):
+        args = (x, w, b, dx, dw, db)
+        dy = self._jvp_change(config, _naive.jvp(config, *args), args)
+        return to_storage(np.asarray(dy, np.float64), config.dtype)
+
+    def double_vjp(self, config, x, w, b, grad_out, ggx, ggw, ggb, device="cpu"):
+        args = (x, w, b, grad_out, ggx, ggw, ggb)
+        bars = self._double_vjp_change(config, _naive.double_vjp(config, *args), args)
+        return tuple(to_storage(np.asarray(t, np.float64), config.dtype) for t in bars)
 
 
 def _swap_padding(c: ConvConfig) -> ConvConfig:
@@ -168,6 +184,51 @@ def _hang_on_dilation_3(c, y, x, w, b):
     return y
 
 
+def _jvp_without_bias_tangent(c, dy, args):
+    db = args[5]
+    return dy if db is None else dy - np.asarray(db, np.float64).reshape((1, -1) + (1,) * c.ndim)
+
+
+def _jvp_weight_tangent_negated(c, dy, args):
+    x, w, b, dx, dw, db = args
+    return dy - 2 * np.asarray(_naive.forward(c, x, dw), np.float64)
+
+
+def _double_vjp_weight_from_input(c, bars, args):
+    x, w, b, g, ggx, ggw, ggb = args
+    # w_bar computed from x instead of the cotangent ggx: a plausible mix-up of the two inputs
+    return bars[0], _naive.vjp(c, x, w, None, g)[1], bars[2]
+
+
+def _garbage_for_invalid(c):
+    """What a kernel that skips a validity check returns: an array of whatever shape the formula gives."""
+    shape = [max(n, 0) for n in (c.batch, c.out_channels)]
+    for n, k, s, d, (lo, hi), op in zip(c.in_size, c.kernel, c.stride, c.dilation,
+                                         ((0, 0),) * c.ndim if isinstance(c.padding, str) else c.padding,
+                                         c.output_padding):
+        s = max(s, 1)
+        size = (n - 1) * s - lo - hi + d * (k - 1) + op + 1 if c.transposed else (n + lo + hi - d * (k - 1) - 1) // s + 1
+        shape.append(max(size, 0))
+    return np.zeros(shape, dtype=np.float64)
+
+
+class _NotRepeatable(Mutant):
+    """Correct to within a few ulps, but the last bits change from one call to the next (an atomic-add kernel)."""
+
+    def __init__(self):
+        super().__init__("not_repeatable", description="results differ in the last bit between identical calls")
+        self._calls = 0
+
+    def forward(self, config, x, w, b=None, device="cpu"):
+        y = super().forward(config, x, w, b, device)
+        self._calls += 1
+        if self._calls % 2 and y.size:
+            flat = y.reshape(-1).copy()
+            flat[0] = np.nextafter(flat[0], np.inf, dtype=flat.dtype)
+            y = flat.reshape(y.shape)
+        return y
+
+
 MUTANTS = {
     "swapped_padding": dict(config_change=_swap_padding, description="asymmetric padding applied (hi, lo)"),
     "flipped_kernel": dict(forward_change=_flip_kernel_forward, description="true convolution (kernel flipped)"),
@@ -183,6 +244,11 @@ MUTANTS = {
     "dilation_ignored": dict(forward_change=_dilation_forward, description="dilation ignored when shapes allow"),
     "transposed_layout": dict(forward_change=_transposed_weight_layout,
                               description="transposed weight read as (C_out, C_in)"),
+    "jvp_no_bias_tangent": dict(jvp_change=_jvp_without_bias_tangent, description="JVP drops the bias tangent"),
+    "jvp_weight_sign": dict(jvp_change=_jvp_weight_tangent_negated, description="JVP negates the weight-tangent term"),
+    "double_vjp_mixed_inputs": dict(double_vjp_change=_double_vjp_weight_from_input,
+                                    description="double backward's w_bar uses x instead of ggx"),
+    "accepts_invalid": dict(validates=False, description="skips the validity checks and returns zeros"),
 }
 
 
@@ -196,6 +262,10 @@ def _factory(name):
 
 for _name in MUTANTS:
     globals()[_name] = _factory(_name)
+
+
+def not_repeatable():
+    return _NotRepeatable()
 
 
 def correct():

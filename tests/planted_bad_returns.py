@@ -17,8 +17,8 @@ import time
 import numpy as np
 
 from conformance import Implementation
-from conformance.dtypes import storage_dtype
-from references.naive import NaiveReference
+from conformance.dtypes import to_storage
+from references.numpy.naive import NaiveReference
 
 __all__ = ["SLOW_CALL_SECONDS", "returns_text", "wrong_shape", "slow"]
 
@@ -38,12 +38,12 @@ class _Spoiled(Implementation):
 
     def forward(self, config, x, w, b=None, device="cpu"):
         time.sleep(self._delay)
-        y = np.asarray(_naive.forward(config, x, w, b)).astype(storage_dtype(config.dtype))
+        y = to_storage(np.asarray(_naive.forward(config, x, w, b), np.float64), config.dtype)
         return self._spoil_forward(y)
 
     def vjp(self, config, x, w, b, grad_out, device="cpu"):
         time.sleep(self._delay)
-        grads = tuple(None if g is None else np.asarray(g).astype(storage_dtype(config.dtype))
+        grads = tuple(None if g is None else to_storage(np.asarray(g, np.float64), config.dtype)
                       for g in _naive.vjp(config, x, w, b, grad_out))
         return self._spoil_vjp(grads)
 

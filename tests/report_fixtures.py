@@ -1,13 +1,21 @@
 """Realistic synthetic results.jsonl records for the report's tests, screenshot and benchmark.
 
+Every record is one of conformance.records' dataclasses, written with its to_json, so the fixtures,
+the harness (the writer) and the report (the reader) share one definition of every field.
+
 `sample_records()` is a small run of two xdist workers with planted findings:
-- jax conv2d forward on cpu: value mismatches whose heatmap is a border (a padding bug), 12 examples;
-- torch conv_transpose2d grad_weight on cuda: a stride lattice heatmap, 37 examples;
+- jax conv2d forward on cpu: value mismatches whose heatmap is a border (a padding bug);
+- torch conv_transpose2d grad_weight on cuda: a stride lattice heatmap;
 - torch conv2d float16 forward on cuda: non-finite output;
 - tensorflow conv_transpose1d: a shape mismatch; conv3d: a crash; conv_transpose3d: timeouts;
-- jax conv1d grad_input: an error; tensorflow conv2d padding='same': a known divergence (KD-004);
-- tensorflow unsupported: grouped transposed convolution, with reasons;
-- the last test (gw1) has no summary and its final line is cut short, as when a run is killed.
+- jax grad_input: one error (the same ValueError) in conv1d and conv_transpose1d: one card;
+- tensorflow conv2d padding='same': a known divergence (KD-004);
+- tensorflow unsupported: grouped transposed convolution, with reasons; onnxruntime: no gradients,
+  and no conv_transpose3d at all (a matrix cell that is unsupported only);
+- each planted failure is shrunk: a few "shrink" replays, one "final" shrunk example, and one
+  "consensus" replay of another implementation on it;
+- the last test (gw1) has no summary and its final line is cut short, as when a run is killed;
+  gw0 wrote its known-divergence counts and its run_end, gw1 did not.
 
 `write_results(path, records, truncate_last=True)` writes them as JSON lines.
 """
@@ -15,7 +23,7 @@
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
 import math
 import random
 import tempfile
@@ -24,17 +32,23 @@ from typing import Any, Iterable
 
 from conformance.config import ConvConfig, InvalidConfig
 from conformance.coverage import features_of
+from conformance.records import CheckRecord, KnownDivergencesRecord, KnownDivergenceState, Record, RunEndRecord, RunRecord, SummaryRecord, to_json
+from conformance.vocabulary import OP_NAMES
 
 __all__ = [
-    "OPS", "border_heatmap", "chromium_missing", "headless_chromium", "large_records", "lattice_heatmap",
+    "OPS", "RUN_ID", "border_heatmap", "chromium_missing", "headless_chromium", "large_records", "lattice_heatmap",
     "sample_records", "write_results",
 ]
 
-OPS = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+OPS = OP_NAMES
 RUN_ID = "20261122T212400Z-4f1c"
 CHECKS = ("forward", "grad_input", "grad_weight", "grad_bias")
-IMPLEMENTATIONS = {"naive": ("cpu",), "im2col": ("cpu",), "torch": ("cpu", "cuda"), "jax": ("cpu",), "tensorflow": ("cpu",)}
-VERSIONS = {"numpy": "2.4.0", "torch": "2.13.0", "jax": "0.10.2", "tensorflow": "2.21.0", "hypothesis": "6.140.2"}
+IMPLEMENTATIONS = {"naive": ("cpu",), "im2col": ("cpu",), "torch": ("cpu", "cuda"), "jax": ("cpu",),
+                   "onnxruntime": ("cpu",), "tensorflow": ("cpu",)}
+VERSIONS = {"numpy": "2.4.0", "torch": "2.13.0", "jax": "0.10.2", "tensorflow": "2.21.0", "onnxruntime": "1.23.0",
+            "hypothesis": "6.140.2"}
+NO_GRADIENTS = "onnxruntime: no gradients (vjp not implemented)"
+NO_TRANSPOSE_3D = "onnxruntime: ConvTranspose with 3 spatial dims is not in the CPU execution provider"
 
 
 def border_heatmap(rows: int = 12, cols: int = 10, *, inside: float = 0.05, edge: float = 420.0) -> dict:
@@ -103,189 +117,241 @@ def _stats(err_in_bounds: float, *, n: int = 480, beyond: int = 40, nonfinite: i
     }
 
 
+def _arithmetic(config: ConvConfig) -> dict:
+    half = config.dtype in ("float16", "bfloat16")
+    return {"accumulation": "float32" if half else config.dtype, "output": config.dtype, "operands": None, "note": "",
+            "label": f"{config.dtype} (accumulate float32)" if half else config.dtype}
+
+
 def _check(test_id: str, impl: str, op: str, device: str, check: str, status: str, config: ConvConfig,
-           seed: int, **fields: Any) -> dict:
-    record = {
-        "type": "check", "run_id": RUN_ID, "test_id": test_id, "implementation": impl, "op": op,
-        "device": device, "check": check, "status": status, "kind": None, "config": config.to_dict(),
-        "config_str": str(config), "value_profile": "normal", "data_seed": seed,
-        "arithmetic": {"accumulation": "float32" if config.dtype in ("float16", "bfloat16") else config.dtype,
-                       "output": config.dtype, "operands": None, "note": "",
-                       "label": config.dtype if config.dtype not in ("float16", "bfloat16")
-                       else f"{config.dtype} (accumulate float32)"},
-        "stats": None, "message": None, "detail": None, "reason": None,
-        "repro": f"python -m conformance repro --impl {impl} --device {device} --check {check} "
-                 f"--config '{config.to_json()}' --seed {seed}",
-        "heatmap": None, "consensus": None, "known_id": None, "time": "2026-11-22T21:25:00Z",
-    }
-    record.update(fields)
-    return record
+           seed: int, **fields: Any) -> CheckRecord:
+    values = dict(
+        run_id=RUN_ID, test_id=test_id, implementation=impl, op=op, device=device, check=check, status=status,
+        config=config.to_dict(), config_str=str(config), value_profile="normal", data_seed=seed,
+        arithmetic=_arithmetic(config),
+        repro=f"python -m conformance repro --impl {impl} --device {device} --check {check} "
+              f"--config '{config.to_json()}' --seed {seed}",
+        time="2026-11-22T21:25:00Z",
+    )
+    values.update(fields)
+    return CheckRecord(**values)
 
 
-def _failure(rng: random.Random, impl: str, op: str, device: str, check: str, status: str,
-             config: ConvConfig, seed: int) -> dict:
-    """The planted finding for one (impl, op, device, check), or None when the example passes."""
-    test_id = f"test_{'forward' if check == 'forward' else 'gradients'}[{op}-{impl}-{device}]"
+def _failure(impl: str, op: str, device: str, check: str, status: str, config: ConvConfig, seed: int,
+             **fields: Any) -> CheckRecord:
+    """A planted finding for one (impl, op, device, check), with every other implementation's verdict."""
+    test_id = f"test_conformance[{op}-{impl}-{device}]"
     consensus = {name: "pass" for name in IMPLEMENTATIONS if device in IMPLEMENTATIONS[name]}
     consensus[impl] = status
-    return _check(test_id, impl, op, device, check, status, config, seed, consensus=consensus)
+    return _check(test_id, impl, op, device, check, status, config, seed, consensus=consensus, **fields)
 
 
-def _plant(rng: random.Random, impl: str, op: str, device: str, config: ConvConfig, seed: int, index: int) -> list[dict]:
+def _plant(rng: random.Random, impl: str, op: str, device: str, config: ConvConfig, seed: int, index: int) -> list[CheckRecord]:
     """Failures to plant on this example (empty for most examples)."""
     call = f"[{impl} {config} on {device}]"
     if config.batch == 0 and not (impl == "tensorflow" and op == "conv_transpose1d"):  # no values to get wrong
         return []
+    where = (impl, op, device, config, seed)
     if impl == "jax" and op == "conv2d" and index % 5 == 0 and config.is_asymmetric:
         err = 420.0 + rng.random() * 100
-        rec = _failure(rng, impl, op, device, "forward", "mismatch", config, seed)
-        rec.update(kind="value", stats=_stats(err), heatmap=border_heatmap(*(min(n, 48) for n in config.out_size[:2])),
-                   message=f"forward[0, 1, 0, 4] = 0.5525, expected 0.5000 (error {err:.0f} x bound 1.25e-04) {call}",
-                   detail="errors only on the outermost ring of output positions: asymmetric (lo, hi) padding applied as (hi, lo)?")
-        return [rec]
+        return [_failure(*where[:3], "forward", "mismatch", *where[3:], kind="value", stats=_stats(err),
+                         heatmap=border_heatmap(*(min(n, 48) for n in config.out_size[:2])),
+                         message=f"forward[0, 1, 0, 4] = 0.5525, expected 0.5000 (error {err:.0f} x bound 1.25e-04) {call}",
+                         detail="errors only on the outermost ring of output positions: asymmetric (lo, hi) padding applied as (hi, lo)?")]
     if impl == "torch" and op == "conv_transpose2d" and device == "cuda" and index % 3 == 0 and config.dtype == "float32":
         err = 35.0 * (1 + rng.random() * 3)
-        rec = _failure(rng, impl, op, device, "grad_weight", "mismatch", config, seed)
-        rec.update(kind="value", stats=_stats(err, beyond=120), heatmap=lattice_heatmap(),
-                   arithmetic={"accumulation": "float32", "output": "float32", "operands": "tfloat32", "note": "",
-                               "label": "float32, operands rounded to tfloat32"},
-                   message=f"grad_weight[3, 0, 1, 2] = 0.5044, expected 0.5000 (error {err:.1f} x bound 1.25e-04) {call}")
-        return [rec]
+        return [_failure(*where[:3], "grad_weight", "mismatch", *where[3:], kind="value", stats=_stats(err, beyond=120),
+                         heatmap=lattice_heatmap(),
+                         arithmetic={"accumulation": "float32", "output": "float32", "operands": "tfloat32", "note": "",
+                                     "label": "float32, operands rounded to tfloat32"},
+                         message=f"grad_weight[3, 0, 1, 2] = 0.5044, expected 0.5000 (error {err:.1f} x bound 1.25e-04) {call}")]
     if impl == "torch" and op == "conv2d" and device == "cuda" and config.dtype == "float16" and index % 4 == 1:
-        rec = _failure(rng, impl, op, device, "forward", "mismatch", config, seed)
-        stats = _stats(math.inf, beyond=3, nonfinite=3)
-        rec.update(kind="nonfinite", stats=stats, heatmap={"shape": [2, 3], "values": [[0.2, math.inf, 0.1], [math.nan, 0.4, 0.9]], "axes": "H x W"},
-                   message=f"forward has 3 Inf/NaN where the oracle has none {call}")
-        return [rec]
+        return [_failure(*where[:3], "forward", "mismatch", *where[3:], kind="nonfinite",
+                         stats=_stats(math.inf, beyond=3, nonfinite=3),
+                         heatmap={"shape": [2, 3], "values": [[0.2, math.inf, 0.1], [math.nan, 0.4, 0.9]], "axes": "H x W"},
+                         message=f"forward has 3 Inf/NaN where the oracle has none {call}")]
     if impl == "tensorflow" and op == "conv_transpose1d" and any(config.output_padding) and index % 2 == 0:
-        rec = _failure(rng, impl, op, device, "forward", "mismatch", config, seed)
         seen = list(config.output_shape)
         seen[-1] -= 1
         stats = _stats(0.0, beyond=0)
         stats.update(shape_seen=seen, shape_expected=list(config.output_shape), max_error_in_bounds=None)
-        rec.update(kind="shape", stats=stats, message=f"forward shape {tuple(seen)}, expected {config.output_shape} {call}")
-        return [rec]
+        return [_failure(*where[:3], "forward", "mismatch", *where[3:], kind="shape", stats=stats,
+                         message=f"forward shape {tuple(seen)}, expected {config.output_shape} {call}")]
     if impl == "tensorflow" and op == "conv3d" and index == 7:
-        rec = _failure(rng, impl, op, device, "gradient", "crash", config, seed)
-        rec.update(message=f"worker died with SIGSEGV during the VJP {call}",
-                   detail="Fatal Python error: Segmentation fault\n\nThread 0x00007f3a (most recent call first):\n"
-                          "  File \"references/tensorflow_adapter.py\", line 212 in vjp\n<script>alert(1)</script>")
-        return [rec]
+        return [_failure(*where[:3], "gradient", "crash", *where[3:],
+                         message=f"worker died with SIGSEGV during the VJP {call}",
+                         detail="Fatal Python error: Segmentation fault\n\nThread 0x00007f3a (most recent call first):\n"
+                                "  File \"references/tensorflow_adapter.py\", line 212 in vjp\n<script>alert(1)</script>")]
     if impl == "tensorflow" and op == "conv_transpose3d" and index in (5, 10):
-        rec = _failure(rng, impl, op, device, "forward", "timeout", config, seed)
-        rec.update(message=f"no result after 60 s {call}", detail="timeout after 60.0 s (limit --check-timeout=60)")
-        return [rec]
-    if impl == "jax" and op == "conv1d" and index in (2, 9, 14):
-        rec = _failure(rng, impl, op, device, "grad_input", "error", config, seed)
-        rec.update(message=f"ValueError in vjp {call}",
-                   detail="Traceback (most recent call last):\n  File \"references/jax_adapter.py\", line 88, in vjp\n"
-                          "ValueError: conv_general_dilated lhs feature dimension size divided by "
-                          "feature_group_count must equal the rhs input feature dimension size")
-        return [rec]
+        return [_failure(*where[:3], "forward", "timeout", *where[3:], message=f"no result after 60 s {call}",
+                         detail="timeout after 60.0 s (limit --check-timeout=60)")]
+    if impl == "jax" and (op, index) in {("conv1d", 2), ("conv1d", 9), ("conv1d", 14), ("conv_transpose1d", 6)}:
+        return [_failure(*where[:3], "grad_input", "error", *where[3:], message=f"ValueError in vjp {call}",
+                         detail="Traceback (most recent call last):\n  File \"references/jax_adapter.py\", line 88, in vjp\n"
+                                "ValueError: conv_general_dilated lhs feature dimension size divided by "
+                                "feature_group_count must equal the rhs input feature dimension size")]
     if impl == "tensorflow" and op == "conv2d" and index % 6 == 2:
-        rec = _failure(rng, impl, op, device, "forward", "known", config, seed)
-        rec.update(kind="value", stats=_stats(2.5), known_id="KD-004",
-                   message=f"known divergence KD-004: oneDNN float32 results differ in the last bits {call}")
-        return [rec]
+        return [_failure(*where[:3], "forward", "known", *where[3:], kind="value", stats=_stats(2.5), known_id="KD-004",
+                         message=f"known divergence KD-004: oneDNN float32 results differ in the last bits {call}")]
     return []
 
 
-def _unsupported_reason(impl: str, config: ConvConfig) -> str | None:
+def _unsupported_reason(impl: str, check: str, config: ConvConfig) -> str | None:
     if impl == "tensorflow" and config.transposed and config.groups > 1:
         return "tensorflow: conv_transpose with groups>1 unsupported on cpu"
     if impl == "tensorflow" and config.dtype == "float16" and config.ndim == 3:
         return "tensorflow: float16 conv3d gradients not implemented on cpu"
+    if impl == "onnxruntime" and config.transposed and config.ndim == 3:
+        return NO_TRANSPOSE_3D
+    if impl == "onnxruntime" and check != "forward":
+        return NO_GRADIENTS
     return None
 
 
-def sample_records(*, examples_per_test: int = 16, seed: int = 0, with_summary_gap: bool = True) -> list[dict]:
+def _run_line(worker: str) -> RunRecord:
+    return RunRecord(
+        run_id=RUN_ID, worker=worker, started="2026-11-22T21:24:00Z", pid=4100 + int(worker[-1]),
+        argv=["pytest", "-n", "2", "--report-dir", "reports", "--hypothesis-profile", "nightly", "-k", "not slow"],
+        hypothesis_profile="nightly", derandomize=False, seed=1234, devices=["cpu", "cuda"],
+        precision_mode="strict (TF32 off)", isolation="process", dtypes=["float64", "float32", "float16"],
+        versions=VERSIONS,
+        settings={"torch": {"torch.backends.cudnn.allow_tf32": False}, "jax": {"jax_default_matmul_precision": "highest"}},
+        implementations=list(IMPLEMENTATIONS), platform={"machine": "x86_64"},
+    )
+
+
+def _known_divergences() -> KnownDivergencesRecord:
+    return KnownDivergencesRecord(run_id=RUN_ID, entries=[
+        KnownDivergenceState(id="KD-002", implementations=["tensorflow"], summary="float16 conv3d gradients missing on CPU",
+                             classification="capability gap", upstream="wontfix upstream: documented in the TF guide",
+                             reproducer="tests/repro/tf_half_precision_rounding.py"),
+        KnownDivergenceState(id="KD-004", implementations=["tensorflow"], summary="oneDNN float32 conv2d 'same' padding rounding",
+                             classification="precision", upstream="https://github.com/tensorflow/tensorflow/issues/99999",
+                             matched=5, reproduced=3, reproducer="tests/repro/tf_empty_batch_shape.py"),
+        KnownDivergenceState(id="KD-009", implementations=["jax"], summary="lhs dilation abort on empty batch",
+                             classification="crash", draft="docs/upstream/KD-009-jax-lhs-dilation.md",
+                             matched=2, min_matches=5, reproducer="tests/repro/jax_lhs_dilation_abort.py"),
+    ])
+
+
+def sample_records(*, examples_per_test: int = 16, seed: int = 0, with_summary_gap: bool = True) -> list[Record]:
     """Records of a small two-worker run with planted findings (see the module docstring)."""
     rng = random.Random(seed)
-    records: list[dict] = []
-    for worker, devices in (("gw0", ["cpu", "cuda"]), ("gw1", ["cpu", "cuda"])):
-        records.append({
-            "type": "run", "run_id": RUN_ID, "worker": worker, "started": "2026-11-22T21:24:00Z",
-            "argv": ["pytest", "-n", "2", "--report-dir", "reports"], "hypothesis_profile": "nightly", "seed": 1234,
-            "devices": devices, "precision_mode": "strict (TF32 off)", "versions": VERSIONS,
-            "settings": {"torch": {"torch.backends.cudnn.allow_tf32": False}, "jax": {"jax_default_matmul_precision": "highest"}},
-            "implementations": list(IMPLEMENTATIONS),
-        })
+    records: list[Record] = [_run_line("gw0"), _run_line("gw1")]
     tests = [(impl, op, device) for impl, devices in IMPLEMENTATIONS.items() for device in devices for op in OPS]
     for number, (impl, op, device) in enumerate(tests):
-        last = with_summary_gap and number == len(tests) - 1
-        if number == len(tests) - 1:  # gw0 finished; gw1 is killed during the last test: no run_end
-            records.append({"type": "run_end", "run_id": RUN_ID, "worker": "gw0", "finished": "2026-11-22T21:31:42Z",
-                            "duration_s": 462.0, "exitstatus": 1, "interrupted": False})
-        records.extend(_test_records(rng, impl, op, device, examples_per_test, write_summary=not last))
+        last = number == len(tests) - 1
+        if last:  # gw0 finished; gw1 is killed during the last test: no known divergences, no run_end
+            records.append(_known_divergences())
+            records.append(RunEndRecord(run_id=RUN_ID, worker="gw0", finished="2026-11-22T21:31:42Z",
+                                        duration_s=462.0, exitstatus=1, interrupted=False))
+        records.extend(_test_records(rng, impl, op, device, examples_per_test,
+                                     write_summary=not (with_summary_gap and last)))
     return records
 
 
-def _test_records(rng: random.Random, impl: str, op: str, device: str, examples: int, *, write_summary: bool) -> list[dict]:
+def _example_config(rng: random.Random, impl: str, op: str, device: str, index: int) -> ConvConfig:
+    transposed = "transpose" in op
+    extra: dict[str, Any] = {"groups": 2, "in_channels": 4, "out_channels": 4} if index % 4 == 3 else {}
+    if transposed and index % 2 == 0:
+        extra["output_padding"] = tuple(1 if s > 1 else 0 for s in (2,) * int(op[-2]))
+        extra["stride"] = 2
+    if op == "conv2d" and impl == "jax":
+        extra.update(padding=((0, 1), (1, 0)), in_size=(rng.randint(9, 20), rng.randint(9, 20)), stride=1)
+    if device == "cuda" and op == "conv_transpose2d":
+        extra["dtype"] = "float32"
+    if device == "cuda" and op == "conv2d" and index % 4 == 1:
+        extra["dtype"] = "float16"
+    return _config(rng, op, **extra)
+
+
+def _test_records(rng: random.Random, impl: str, op: str, device: str, examples: int, *,
+                  write_summary: bool) -> list[Record]:
     test_id = f"test_conformance[{op}-{impl}-{device}]"
-    counts = {check: {} for check in CHECKS}
+    counts: dict[str, dict[str, int]] = {check: {} for check in CHECKS}
     reasons: dict[str, int] = {}
     coverage: dict[str, int] = {}
-    out: list[dict] = []
+    examples_run = 0
+    first_failures: dict[tuple, CheckRecord] = {}
+    out: list[Record] = []
     for index in range(examples):
-        transposed = "transpose" in op
-        extra = {"groups": 2, "in_channels": 4, "out_channels": 4} if index % 4 == 3 else {}
-        if transposed and index % 2 == 0:
-            extra["output_padding"] = tuple(1 if s > 1 else 0 for s in (2,) * int(op[-2]))
-            extra["stride"] = 2
-        if op == "conv2d" and impl == "jax":
-            extra.update(padding=((0, 1), (1, 0)), in_size=(rng.randint(9, 20), rng.randint(9, 20)), stride=1)
-        if device == "cuda" and op == "conv_transpose2d":
-            extra["dtype"] = "float32"
-        if device == "cuda" and op == "conv2d" and index % 4 == 1:
-            extra["dtype"] = "float16"
-        config = _config(rng, op, **extra)
+        config = _example_config(rng, impl, op, device, index)
         seed = rng.randrange(2**31)
-        for feature in features_of(config):
-            coverage[feature] = coverage.get(feature, 0) + 1
-        reason = _unsupported_reason(impl, config)
-        if reason:
-            reasons[reason] = reasons.get(reason, 0) + 1
-            for check in CHECKS:
-                counts[check]["unsupported"] = counts[check].get("unsupported", 0) + 1
-            out.append(_check(test_id, impl, op, device, "forward", "unsupported", config, seed, reason=reason))
-            continue
-        failures = {r["check"]: r for r in _plant(rng, impl, op, device, config, seed, index)}
+        unsupported = {check: _unsupported_reason(impl, check, config) for check in CHECKS}
+        failures = {} if any(unsupported.values()) else {r.check: r for r in _plant(rng, impl, op, device, config, seed, index)}
         for record in failures.values():
-            record["test_id"] = test_id
             out.append(record)
+            first_failures.setdefault((record.check, record.status, record.kind), record)
         for check in CHECKS:
-            status = failures[check]["status"] if check in failures else ("crash" if "gradient" in failures and check != "forward" else "pass")
+            reason = unsupported[check]
+            if reason:
+                status = "unsupported"
+                reasons[reason] = reasons.get(reason, 0) + 1
+            elif check in failures:
+                status = failures[check].status
+            else:
+                status = "crash" if "gradient" in failures and check != "forward" else "pass"
             counts[check][status] = counts[check].get(status, 0) + 1
-            if status == "pass" and index < 3:  # passes are written whole only for the first few
-                out.append(_check(test_id, impl, op, device, check, "pass", config, seed, stats=_stats(0.2, beyond=0)))
+            if status in ("pass", "unsupported") and index < 3:  # written whole only for the first few
+                extra = {"reason": reason} if reason else {"stats": _stats(0.2, beyond=0)}
+                out.append(_check(test_id, impl, op, device, check, status, config, seed, **extra))
+        if not all(unsupported.values()):
+            examples_run += 1
+            for feature in features_of(config):
+                coverage[feature] = coverage.get(feature, 0) + 1
+    shrink_replays = 0
+    for failure in first_failures.values():
+        shrunk = _shrink(rng, failure)
+        shrink_replays += sum(r.phase == "shrink" for r in shrunk)
+        out.extend(shrunk)
     if write_summary:
-        out.append({"type": "summary", "run_id": RUN_ID, "test_id": test_id, "implementation": impl, "op": op,
-                    "device": device, "examples": examples, "counts": counts, "unsupported_reasons": reasons,
-                    "coverage": coverage, "duration_s": round(rng.uniform(0.5, 30.0), 2)})
+        out.append(SummaryRecord(
+            run_id=RUN_ID, test_id=test_id, implementation=impl, op=op, device=device, check_kind="conformance",
+            examples=examples, examples_run=examples_run, shrink_replays=shrink_replays, counts=counts,
+            unsupported_reasons=reasons, coverage=coverage, duration_s=round(rng.uniform(0.5, 30.0), 2)))
     return out
 
 
-def large_records(n_records: int = 50_000, *, seed: int = 1) -> list[dict]:
+def _shrink(rng: random.Random, failure: CheckRecord) -> list[CheckRecord]:
+    """What shrinking one failure writes: failing and passing replays, the final shrunk example, a consensus replay."""
+    drawn = config = ConvConfig.from_dict(failure.config)
+    with contextlib.suppress(InvalidConfig):
+        config = config.replace(batch=1)
+    replays = [dataclasses.replace(failure, phase="shrink", data_seed=failure.data_seed + n)
+               for n in range(1, rng.randint(3, 9))]
+    replays.append(dataclasses.replace(failure, phase="shrink", status="pass", kind=None, data_seed=failure.data_seed + 99,
+                                       stats=_stats(0.1, beyond=0), heatmap=None, message="", detail="", consensus={}))
+    final = dataclasses.replace(
+        failure, phase="final", minimal=True, data_seed=0, config=config.to_dict(), config_str=str(config),
+        message=failure.message.replace(str(drawn), str(config)),
+        repro=failure.repro.replace(drawn.to_json(), config.to_json()).replace(f"--seed {failure.data_seed}", "--seed 0"))
+    other = next(name for name in IMPLEMENTATIONS if name != failure.implementation)
+    consensus = _check(failure.test_id, other, failure.op, failure.device, failure.check, "pass", config, 0,
+                       phase="consensus")
+    return [*replays, final, consensus]
+
+
+def large_records(n_records: int = 50_000, *, seed: int = 1) -> list[Record]:
     """About n_records records: sample runs repeated under new test ids (for size and speed measurements)."""
-    out: list[dict] = []
+    out: list[Record] = []
     batch = 0
     while len(out) < n_records:
         for record in sample_records(examples_per_test=40, seed=seed + batch, with_summary_gap=False):
-            if record["type"] in ("run", "run_end") and batch:
+            if isinstance(record, (RunRecord, RunEndRecord, KnownDivergencesRecord)) and batch:
                 continue
-            if "test_id" in record:
-                record = dict(record, test_id=f"{record['test_id']}#{batch}")
+            if isinstance(record, (CheckRecord, SummaryRecord)):
+                record = dataclasses.replace(record, test_id=f"{record.test_id}#{batch}")
             out.append(record)
         batch += 1
     return out[:n_records]
 
 
-def write_results(path: str | Path, records: Iterable[dict], *, truncate_last: bool = True,
+def write_results(path: str | Path, records: Iterable[Record], *, truncate_last: bool = True,
                   garbage_line: bool = False) -> Path:
-    """Write records as JSON lines; truncate_last cuts the final line short as a killed run does."""
+    """Write records as JSON lines (records.to_json); truncate_last cuts the final line short as a killed run does."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps(r, separators=(",", ":")) for r in records]
+    lines = [to_json(r) for r in records]
     if garbage_line:
         lines.insert(len(lines) // 2, "this is not json")
     text = "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
-"""Tests of references/jax_adapter.py against references.naive (float64 ground truth).
+"""Tests of references/jax/lax.py against references.numpy.naive (float64 ground truth), judged by
+conformance.compare, the suite's own comparator (through tests/adapter_checks.py).
 
 Forward checks run in this process; gradients run in a child process (tests/adapter_checks.py
 --worker jax) because XLA:CPU can abort the whole process on some gradients of lhs-dilated
@@ -24,7 +25,7 @@ from tests import adapter_checks as ac
 jax = pytest.importorskip("jax", reason="jax not installed")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
-from references import jax_adapter as ja  # noqa: E402
+import references.jax.lax as ja  # noqa: E402
 
 SWEEP = int(os.environ.get("ADAPTER_SWEEP", "0"))
 FORWARD_EXAMPLES = SWEEP or 2
@@ -32,8 +33,8 @@ GRAD_CONFIGS = SWEEP or 2
 
 
 def assert_agrees(impl, config, seed=0, **kwargs):
-    results = ac.check_against_naive(impl, config, seed, **kwargs)
-    message = ac.describe_failure(impl.name, config, results)
+    verdicts = ac.check_against_naive(impl, config, seed, **kwargs)
+    message = ac.describe_failure(impl.name, config, verdicts)
     assert message is None, message
 
 
@@ -52,7 +53,7 @@ def run_gradient_checks(configs):
         if "error" in answer:
             failures.append(f"{answer['error']} [jax {config}]")
         else:
-            failures.append(ac.describe_failure("jax", config, answer["results"]))
+            failures.append(ac.describe_failure("jax", config, answer["verdicts"]))
     return [f for f in failures if f], crashes
 
 
@@ -134,26 +135,28 @@ def test_jax_same_puts_the_odd_pad_at_the_end():
                       padding="same")
     explicit = same.replace(padding=same.resolved_padding)
     assert explicit.padding == ((1, 2), (1, 2))
-    x, w, _, _ = ac.make_arrays(same, 0)
-    np.testing.assert_array_equal(adapter.forward(same, x, w), adapter.forward(explicit, x, w))
+    t = ac.storage_inputs(same, 0)
+    np.testing.assert_array_equal(adapter.forward(same, t.x, t.w), adapter.forward(explicit, t.x, t.w))
 
 
 def test_float64_does_not_leak_x64():
     config = ConvConfig(ndim=1, in_size=4, kernel=2)
-    x, w, _, g = ac.make_arrays(config, 0)
+    t = ac.storage_inputs(config, 0)
     adapter = ja.JaxAdapter()
-    assert adapter.forward(config, x, w).dtype == np.float64
-    assert adapter.vjp(config, x, w, None, g)[0].dtype == np.float64
+    assert adapter.forward(config, t.x, t.w).dtype == np.float64
+    assert adapter.vjp(config, t.x, t.w, None, t.grad_out)[0].dtype == np.float64
     assert jax.config.jax_enable_x64 is False
     assert jax.numpy.zeros(1).dtype == np.float32
 
 
-def test_output_dtypes_are_the_storage_dtypes():
-    adapter = ja.JaxAdapter()
-    for dtype, storage in [("float32", np.float32), ("float16", np.float16), ("bfloat16", np.float32)]:
-        config = ConvConfig(ndim=1, in_size=4, kernel=2, bias=True, dtype=dtype)
-        x, w, b, _ = ac.make_arrays(config, 0)
-        assert adapter.forward(config, x, w, b).dtype == storage
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no bias"])
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16", "bfloat16"])
+def test_results_in_the_storage_dtype_with_values_of_the_dtype(dtype, bias):
+    # Stride 1 only (in this process): no lhs_dilation, so no XLA:CPU abort on the gradients.
+    for transposed in (False, True):
+        config = ConvConfig(ndim=2, transposed=transposed, in_channels=3, out_channels=2, in_size=5, kernel=3,
+                            bias=bias, dtype=dtype)
+        ac.assert_results_in_storage(ja.JaxAdapter(), config)
 
 
 # ---- declarations vs reality ----
@@ -170,16 +173,16 @@ def test_declares_every_cpu_config_supported():
 def test_unsupported_device_really_fails():
     adapter = ja.JaxAdapter()
     config = ConvConfig(ndim=1, in_size=4, kernel=2)
-    x, w, _, g = ac.make_arrays(config, 0)
+    t = ac.storage_inputs(config, 0)
     for device in ("cuda", "tpu"):
         reason = adapter.supports(config, device)
         if reason is None:
             continue
         assert reason.startswith("jax")
         with pytest.raises(RuntimeError, match="jax"):
-            adapter.forward(config, x, w, device=device)
+            adapter.forward(config, t.x, t.w, device=device)
         with pytest.raises(RuntimeError, match="jax"):
-            adapter.vjp(config, x, w, None, g, device=device)
+            adapter.vjp(config, t.x, t.w, None, t.grad_out, device=device)
 
 
 # ---- GPU paths, simulated on a CPU machine ----
@@ -227,9 +230,9 @@ def test_highest_passes_precision_per_call(monkeypatch):
 
     monkeypatch.setattr(jax.lax, "conv_general_dilated", spying)
     config = ConvConfig(ndim=1, in_size=4, kernel=2, dtype="float32")
-    x, w, _, _ = ac.make_arrays(config, 0)
-    ja.JaxAdapter("highest").forward(config, x, w)
-    ja.JaxAdapter().forward(config, x, w)
+    t = ac.storage_inputs(config, 0)
+    ja.JaxAdapter("highest").forward(config, t.x, t.w)
+    ja.JaxAdapter().forward(config, t.x, t.w)
     assert seen == [jax.lax.Precision.HIGHEST, None]
 
 
@@ -251,11 +254,12 @@ def test_settings_and_versions():
 def test_forward_imports_only_jax():
     code = (
         "import sys, numpy as np\n"
-        "import conformance, references.jax_adapter\n"
+        "import conformance, references.jax, references.jax.lax\n"
         "heavy = {'torch', 'jax', 'tensorflow'}\n"
         "assert not heavy & set(sys.modules), sorted(heavy & set(sys.modules))\n"
         "c = conformance.ConvConfig(ndim=1, in_size=3, kernel=2)\n"
-        "references.jax_adapter.JaxAdapter().forward(c, np.ones(c.input_shape), np.ones(c.weight_shape))\n"
+        "references.jax.lax.JaxAdapter().forward(c, np.ones(c.input_shape), np.ones(c.weight_shape))\n"
+        "assert 'references' not in sys.modules['jax'].__file__\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ac.REPO,

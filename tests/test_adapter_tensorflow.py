@@ -1,4 +1,5 @@
-"""The TensorFlow adapter against the float64 naive reference, its declarations, and its device plumbing.
+"""The TensorFlow adapter (references/tensorflow/composed.py) against the float64 naive reference, judged by
+conformance.compare (through tests/adapter_checks.py); its declarations, and its device plumbing.
 
 Default run: a few examples per op family (about a minute on 2 cores). The big sweep:
     TF_SWEEP_EXAMPLES=500 pytest tests/test_adapter_tensorflow.py -k float64
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from references import tensorflow_adapter as tfa  # noqa: E402  (imports no framework)
+import references.tensorflow.composed as tfa  # noqa: E402  (imports no framework)
 
 try:
     tfa.import_tensorflow()  # quiets TF's banners before the first import
@@ -26,12 +27,10 @@ from hypothesis import strategies as st  # noqa: E402
 
 from conformance.config import ConvConfig  # noqa: E402
 from conformance.strategies import OP_FAMILIES, conv_configs, make_tensors  # noqa: E402
-from conformance.tolerance import CHECKS, error_bound, reduction_lengths  # noqa: E402
-from references.naive import NaiveReference  # noqa: E402
+from tests import adapter_checks as ac  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = int(os.environ.get("TF_SWEEP_EXAMPLES", "12"))
-NAIVE = NaiveReference()
 ADAPTER = tfa.TensorFlowAdapter()
 
 # The default run is derandomized (the same examples every time); a sweep explores new ones.
@@ -40,50 +39,19 @@ sweep = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomiz
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-def _results(impl, config, tensors, storage: bool):
-    t = tensors.in_storage(config.dtype) if storage else tensors
-    y = impl.forward(config, t.x, t.w, t.b)
-    gx, gw, gb = impl.vjp(config, t.x, t.w, t.b, t.grad_out)
-    return dict(zip(CHECKS, (y, gx, gw, gb), strict=True))
-
-
-def _absolute(tensors):
-    return type(tensors)(np.abs(tensors.x), np.abs(tensors.w), None if tensors.b is None else np.abs(tensors.b),
-                         np.abs(tensors.grad_out))
-
-
 def assert_agrees_with_naive(adapter, config: ConvConfig, seed: int, device: str = "cpu") -> dict:
-    """Every result within error_bound of naive (float64); returns (max error / bound, max error) per check."""
-    tensors = make_tensors(config, seed)
-    got = _results(adapter, config, tensors, storage=True)
-    exact = _results(NAIVE, config, tensors, storage=False)
-    absolute = _results(NAIVE, config, _absolute(tensors), storage=False)
-    terms = reduction_lengths(config)
-    expected_shapes = {"forward": config.output_shape, "grad_input": config.input_shape,
-                       "grad_weight": config.weight_shape, "grad_bias": config.bias_shape}
-    ratios = {}
-    for check in CHECKS:
-        where = f"[tensorflow {config} on {device}, seed {seed}]"
-        if exact[check] is None:
-            assert got[check] is None, f"{check}: got an array, expected None (no bias) {where}"
-            continue
-        result = np.asarray(got[check], dtype=np.float64)
-        assert result.shape == expected_shapes[check], (
-            f"{check} has shape {result.shape}, expected {expected_shapes[check]} {where}")
-        bound = error_bound(absolute[check], exact[check], terms[check],
-                            tfa.measured_arithmetic(config, device, check) if adapter.precision == "default"
-                            and device == "cpu" else adapter.arithmetic(config, device))
-        error = np.abs(result - exact[check])
-        if error.size == 0:
-            continue
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(error == 0, 0.0, error / bound)  # a zero bound admits only exact results
-        worst = np.unravel_index(np.argmax(ratio), ratio.shape)
-        assert ratio[worst] <= 1, (
-            f"{check}{list(worst)} = {result[worst]:.6g}, expected {exact[check][worst]:.6g} "
-            f"(error {ratio[worst]:.2g} x bound {bound[worst]:.3g}) {where}")
-        ratios[check] = (float(ratio.max()), float(error.max()))
-    return ratios
+    """Every result passes the suite's comparator against references.numpy.naive (float64); returns the verdicts.
+
+    The bound is for what TF was measured to do per result (tfa.measured_arithmetic: its half-format
+    roundings) with precision "default" on CPU, else for the adapter's declaration.
+    """
+    measured = adapter.precision == "default" and device == "cpu"
+    verdicts = ac.check_against_naive(
+        adapter, config, seed, device=device,
+        arithmetic=(lambda check: tfa.measured_arithmetic(config, device, check)) if measured else None)
+    message = ac.describe_failure(adapter.name, config, verdicts, device)
+    assert message is None, f"{message}\n(data seed {seed})"
+    return verdicts
 
 
 # ---- agreement -----------------------------------------------------------------------------------
@@ -96,8 +64,9 @@ def test_float64_agrees_with_naive(op, data, seed):
     config = data.draw(conv_configs(op=op, dtypes=("float64",)), label="config")
     stats = SWEEP_STATS.setdefault(op, {"configs": 0, "max_ratio": 0.0, "max_error": 0.0})
     stats["configs"] += 1
-    for ratio, error in assert_agrees_with_naive(ADAPTER, config, seed).values():
-        stats["max_ratio"], stats["max_error"] = max(stats["max_ratio"], ratio), max(stats["max_error"], error)
+    for verdict in assert_agrees_with_naive(ADAPTER, config, seed).values():
+        stats["max_ratio"] = max(stats["max_ratio"], verdict.stats.get("max_error_in_bounds", 0.0))
+        stats["max_error"] = max(stats["max_error"], verdict.stats.get("max_abs_error", 0.0))
 
 
 SWEEP_STATS: dict[str, dict] = {}
@@ -227,11 +196,20 @@ def test_empty_batch_known_divergence(dtype):
         assert y.shape == config.output_shape
 
 
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no bias"])
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16", "bfloat16"])
+def test_results_in_the_storage_dtype_with_values_of_the_dtype(dtype, bias):
+    for transposed in (False, True):
+        config = ConvConfig(ndim=2, transposed=transposed, in_channels=3, out_channels=2, in_size=5, kernel=3,
+                            bias=bias, dtype=dtype)
+        ac.assert_results_in_storage(ADAPTER, config)
+
+
 # ---- imports, devices, precision -----------------------------------------------------------------
 
 
 def test_import_does_not_load_tensorflow():
-    code = ("import sys, conformance, references.tensorflow_adapter as a; a.TensorFlowAdapter(); "
+    code = ("import sys, conformance, references.tensorflow, references.tensorflow.composed as a; a.TensorFlowAdapter(); "
             "print(sorted(m for m in ('tensorflow', 'torch', 'jax') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

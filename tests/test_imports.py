@@ -1,4 +1,5 @@
-"""`import conformance` (and a references-only check) imports no framework."""
+"""`import conformance`, a references-only check, and importing (not using) any references package or
+adapter import no framework."""
 
 import subprocess
 import sys
@@ -21,8 +22,16 @@ for name in ('naive', 'im2col', 'matrix'):
     case = ConvCase(ConvConfig(ndim=2, in_size=(4, 4), kernel=(2, 2), bias=True), 0, 'normal')
     assert not h.check(Target('conv2d', name, 'cpu', name), 'gradient', case, test_id='t').failed
 """,
-    "adapter modules imported, not used": "import references.torch_adapter, references.jax_adapter, "
-                                          "references.tensorflow_adapter",
+    "adapter packages imported, not used": "import references.torch, references.jax, references.tensorflow",
+    "adapter modules imported, not used": "import references.torch.functional, references.jax.lax, "
+                                          "references.tensorflow.composed",
+    "every built-in implementation loaded by name, not used": """
+from conformance.registry import BUILTIN, get_implementation
+for name in BUILTIN:
+    assert get_implementation(name).name == name
+""",
+    "the references": "import references, references.numpy, references.numpy.naive, references.numpy.im2col, "
+                      "references.numpy.matrix",
 }
 
 

@@ -1,5 +1,9 @@
-"""Known divergences: declarative matching, precision ceilings, fixed-upstream detection, file errors."""
+"""Known divergences: declarative matching, precision ceilings, fixed-upstream detection, merging, file errors.
 
+The ceiling itself (conformance.ceilings.within_ceiling) is tested in tests/test_ceilings.py.
+"""
+
+import dataclasses
 import json
 import os
 import subprocess
@@ -12,7 +16,8 @@ import pytest
 from conformance import ConvConfig
 from conformance.compare import Verdict
 from conformance.harness import Target
-from conformance.known import KnownDivergenceError, load_known_divergences
+from conformance.known import KnownDivergenceError, load_known_divergences, merge_known
+from conformance.records import KnownDivergenceState
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,6 +42,17 @@ classification = "bug"
 expected = ["crash", "error"]
 checks = ["gradient"]
 when = { op = ["conv_transpose2d"] }
+upstream = "not reported yet"
+draft = "docs/upstream/KD-T2.md"
+"""
+
+USER_ENTRY = """
+[[divergence]]
+id = "USER-1"
+implementations = ["torch"]
+summary = "our own finding"
+classification = "bug"
+expected = "mismatch"
 upstream = "not reported yet"
 """
 
@@ -66,13 +82,23 @@ CASES = [
     pytest.param("torch", "cpu", cfg(), "grad_input", MISMATCH, True, None, id="other-check"),
     pytest.param("torch", "cpu", cfg(), "grad_weight", Verdict("mismatch", "shape", {}), True, None, id="other-kind"),
     pytest.param("jax", "cpu", cfg(), "grad_weight", MISMATCH, True, None, id="other-implementation"),
+    pytest.param("torch", "cpu", cfg(), "grad_weight", MISMATCH, None, None, id="precision-entry-without-fits"),
 ]
 
 
 @pytest.mark.parametrize("impl, device, config, check, verdict, fits, expected", CASES)
 def test_matching(known, impl, device, config, check, verdict, fits, expected):
     target = Target(config.op_name, impl, device, impl)
-    assert known.match(target, config, check, verdict, lambda fields: fits) == expected
+    asked = []
+
+    def ceiling(fields):
+        asked.append(fields)
+        return fits
+
+    assert known.match(target, config, check, verdict, None if fits is None else ceiling) == expected
+    if expected is not None:
+        # A precision entry asks the ceiling about its own arithmetic.
+        assert asked == [{"accumulation": "dtype", "output": "dtype"}]
 
 
 def test_events_and_lists_of_statuses(known):
@@ -95,12 +121,60 @@ def test_fixed_upstream_and_unmatched_states(known):
     assert known.status_record("r")["entries"][0]["state"] == "reproduced"
 
 
+def test_status_rows_are_known_divergence_states(known, tmp_path):
+    """One row per entry, with exactly the fields of the typed record, draft and source included."""
+    rows = known.status_record("r")["entries"]
+    names = {f.name for f in dataclasses.fields(KnownDivergenceState)}
+    assert all(set(row) == names for row in rows)
+    assert [KnownDivergenceState(**row).id for row in rows] == ["KD-T1", "KD-T2"]
+    by_id = {row["id"]: row for row in rows}
+    assert by_id["KD-T2"]["draft"] == "docs/upstream/KD-T2.md" and by_id["KD-T1"]["draft"] == ""
+    assert by_id["KD-T1"]["source"] == str(tmp_path / "known.toml")
+
+
+def test_merge_keeps_order_and_sources(known, tmp_path):
+    path = tmp_path / "ours.toml"
+    path.write_text(USER_ENTRY)
+    merged = merge_known(known, load_known_divergences(path))
+    assert [e.id for e in merged.entries] == ["KD-T1", "KD-T2", "USER-1"]
+    assert [e.source for e in merged.entries] == [str(tmp_path / "known.toml")] * 2 + [str(path)]
+    target = Target("conv2d", "torch", "cpu", "torch")
+    merged.observe(target, cfg())
+    assert merged.match(target, cfg(), "grad_input", MISMATCH) == "USER-1"
+    assert {row["id"]: row["matched"] for row in merged.status_record("r")["entries"]} == {
+        "KD-T1": 1, "KD-T2": 0, "USER-1": 1}
+
+
+def test_merge_refuses_an_id_defined_in_two_files(known, tmp_path):
+    path = tmp_path / "ours.toml"
+    path.write_text(USER_ENTRY.replace('"USER-1"', '"KD-T2"'))
+    with pytest.raises(KnownDivergenceError, match="duplicate id 'KD-T2'") as caught:
+        merge_known(known, load_known_divergences(path))
+    assert str(tmp_path / "known.toml") in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_the_built_in_file_merges_with_a_users_file(tmp_path):
+    path = tmp_path / "ours.toml"
+    path.write_text(USER_ENTRY)
+    merged = merge_known(load_known_divergences(), load_known_divergences(path))
+    assert merged.entries[0].id == "KD-001" and merged.entries[-1].id == "USER-1"
+    assert merge_known().entries == []
+
+
 @pytest.mark.parametrize("text, message", [
     pytest.param("[[divergence]]\nid = 'x'\n", "missing field", id="missing-field"),
     pytest.param(ENTRY.replace('"precision"', '"flaky"', 1), "classification 'flaky'", id="classification"),
     pytest.param(ENTRY.replace('expected = "mismatch"', 'expected = "wrong"'), "each must be one of", id="expected"),
     pytest.param(ENTRY.replace('"KD-T2"', '"KD-T1"'), "duplicate id", id="duplicate"),
     pytest.param("[[divergence]\n", "not valid TOML", id="toml"),
+    pytest.param(ENTRY.replace('within_arithmetic = { accumulation = "dtype", output = "dtype" }\n', ""),
+                 "a precision entry needs within_arithmetic", id="precision-without-arithmetic"),
+    pytest.param(ENTRY.replace('accumulation = "dtype"', 'accumulation = "float8"'), "not a format",
+                 id="arithmetic-format"),
+    pytest.param(ENTRY.replace('accumulation = "dtype"', 'accumulate = "dtype"'), "unknown field",
+                 id="arithmetic-field"),
+    pytest.param(ENTRY.replace('draft = "docs/upstream/KD-T2.md"', "draft = 2"), "draft = 2 must be a string",
+                 id="draft"),
 ])
 def test_malformed_files_name_the_problem(tmp_path, text, message):
     path = tmp_path / "bad.toml"
@@ -114,6 +188,7 @@ def test_project_file_loads_and_minimal_configs_are_valid():
     assert known.entries, "conformance/known_divergences.toml has no entries"
     for entry in known.entries:
         assert entry.reproducer and (ROOT / entry.reproducer).is_file(), entry.id
+        assert not entry.draft or (ROOT / entry.draft).is_file(), f"{entry.id}: draft {entry.draft} is missing"
         if entry.minimal_config:
             ConvConfig.from_dict(entry.minimal_config)
 
@@ -142,7 +217,10 @@ upstream = "planted"
     assert run.returncode == 0, run.stdout[-2000:]
     records = [json.loads(line) for line in (tmp_path / "r" / "results.jsonl").read_text().splitlines()]
     assert any(r.get("status") == "known" and r.get("known_id") == "KD-P1" for r in records)
-    status = [r for r in records if r["type"] == "known_divergences"][0]["entries"][0]
+    entries = [r for r in records if r["type"] == "known_divergences"][0]["entries"]
+    # A user's file adds to the built-in entries; it does not replace them.
+    assert {"KD-001", "KD-P1"} <= {e["id"] for e in entries}
+    status = next(e for e in entries if e["id"] == "KD-P1")
     assert status["state"] == "reproduced"
     strict = subprocess.run(args + ["--known-divergences", "none"], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=300)

@@ -12,11 +12,23 @@ from pathlib import Path
 import pytest
 
 from conformance.config import ConvConfig
-from conformance.records import ReadResult
+from conformance.records import (
+    CheckRecord,
+    KnownDivergencesRecord,
+    KnownDivergenceState,
+    ReadResult,
+    RecordWriter,
+    RunEndRecord,
+    RunRecord,
+    SummaryRecord,
+    to_json,
+)
 from conformance.report import model as report_model
 from conformance.report import render
-from conformance.report.model import build_model, heat_class
+from conformance.report.findings import heat_class, how_it_failed
+from conformance.report.model import build_model
 from conformance.report.render import ReportInputError, render_records, render_report
+from conformance.vocabulary import MISMATCH_KINDS, RESULT_LABELS
 
 try:
     from tests import report_fixtures as fixtures
@@ -32,26 +44,42 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def check(impl="torch", op="conv2d", device="cpu", check_name="forward", status="pass", *, test_id=None,
-          config=None, **fields):
-    config = config or ConvConfig(ndim=2, in_channels=2, out_channels=2, in_size=(5, 5), kernel=3)
-    record = {"type": "check", "run_id": "r1", "test_id": test_id or f"test_x[{op}-{impl}-{device}]",
-              "implementation": impl, "op": op, "device": device, "check": check_name, "status": status,
-              "kind": None, "config": config.to_dict(), "config_str": str(config), "stats": None}
-    record.update(fields)
-    return record
+          config=None, **fields) -> CheckRecord:
+    config = config or ConvConfig(ndim=int(op[-2]), transposed="transpose" in op, in_channels=2, out_channels=2,
+                                  in_size=(5,) * int(op[-2]), kernel=3)
+    return CheckRecord(run_id="r1", test_id=test_id or f"test_x[{op}-{impl}-{device}]", implementation=impl, op=op,
+                       device=device, check=check_name, status=status, config=config.to_dict(), config_str=str(config),
+                       **fields)
 
 
-def summary(impl="torch", op="conv2d", device="cpu", *, counts, test_id=None, reasons=None, coverage=None, examples=1):
-    return {"type": "summary", "run_id": "r1", "test_id": test_id or f"test_x[{op}-{impl}-{device}]",
-            "implementation": impl, "op": op, "device": device, "examples": examples, "counts": counts,
-            "unsupported_reasons": reasons or {}, "coverage": coverage or {}, "duration_s": 1.0}
+def summary(impl="torch", op="conv2d", device="cpu", *, counts, test_id=None, reasons=None, coverage=None,
+            examples=1, examples_run=None, **fields) -> SummaryRecord:
+    return SummaryRecord(run_id="r1", test_id=test_id or f"test_x[{op}-{impl}-{device}]", implementation=impl, op=op,
+                         device=device, examples=examples, examples_run=examples if examples_run is None else examples_run,
+                         counts=counts, unsupported_reasons=reasons or {}, coverage=coverage or {}, duration_s=1.0,
+                         **fields)
+
+
+def run_record(run_id="r1", worker="main", **fields) -> RunRecord:
+    return RunRecord(run_id=run_id, worker=worker, **fields)
+
+
+def run_end_record(run_id="r1", worker="main", **fields) -> RunEndRecord:
+    return RunEndRecord(run_id=run_id, worker=worker, **fields)
 
 
 def model_of(records, malformed=()):
-    result = ReadResult()
-    result.records = list(records)
-    result.malformed = list(malformed)
-    return build_model(result)
+    return build_model(ReadResult(records=list(records), malformed=list(malformed)))
+
+
+def page_of(records, tmp_path, name="conformance.html"):
+    """The page rendered from records written by the harness's own RecordWriter and read back."""
+    writer = RecordWriter(tmp_path / f"{name}.jsonl")
+    for record in records:
+        writer.write(record)
+    writer.close()
+    render_report([str(tmp_path / f"{name}.jsonl")], str(tmp_path / name))
+    return Page((tmp_path / name).read_text(encoding="utf-8"))
 
 
 def cell(model, impl, op, device="cpu"):
@@ -208,11 +236,12 @@ def test_heatmap_border_and_lattice_patterns_survive_run_length_encoding():
 def test_capabilities_and_coverage_fall_back_to_check_lines_without_a_summary():
     transposed = ConvConfig(ndim=1, transposed=True, in_channels=2, out_channels=2, groups=2, in_size=(5,), kernel=2)
     records = [
-        summary(impl="tensorflow", counts={"forward": {"unsupported": 7}}, reasons={"no groups": 7},
-                coverage={"ndim=2": 7, "bias": 3}, examples=7),
+        summary(impl="tensorflow", counts={"forward": {"pass": 7}, "grad_input": {"unsupported": 7}},
+                reasons={"no groups": 7}, coverage={"ndim=2": 7, "bias": 3}, examples=7),
         check(impl="jax", op="conv_transpose1d", status="unsupported", reason="no grouped transpose", config=transposed),
         check(impl="jax", op="conv_transpose1d", status="unsupported", check_name="grad_input",
-              reason="no grouped transpose", config=transposed),  # same example: counted once for coverage
+              reason="no grouped transpose", config=transposed),
+        check(impl="jax", op="conv_transpose1d", check_name="grad_weight", config=transposed),  # same example: counted once
     ]
     model = model_of(records)
     assert [(c["implementation"], c["reason"], c["count"]) for c in model["capabilities"]] == [
@@ -225,16 +254,14 @@ def test_capabilities_and_coverage_fall_back_to_check_lines_without_a_summary():
 
 
 def test_run_lines_of_workers_and_merged_runs_merge():
+    common = dict(hypothesis_profile="ci", precision_mode="strict")
     runs = [
-        {"type": "run", "run_id": "a", "worker": "gw0", "started": "2026-01-01T10:00:00Z", "devices": ["cpu"],
-         "versions": {"torch": "2.13.0"}, "hypothesis_profile": "ci", "seed": 1, "precision_mode": "strict"},
-        {"type": "run", "run_id": "a", "worker": "gw1", "started": "2026-01-01T10:00:30Z", "devices": ["cpu"],
-         "versions": {"torch": "2.13.0"}, "hypothesis_profile": "ci", "seed": 1, "precision_mode": "strict"},
-        {"type": "run", "run_id": "b", "worker": "main", "started": "2026-01-02T10:00:00Z", "devices": ["cuda"],
-         "versions": {"torch": "2.14.0"}, "hypothesis_profile": "ci", "seed": 2, "precision_mode": "strict"},
-        {"type": "run_end", "run_id": "a", "worker": "gw0", "finished": "2026-01-01T10:02:00Z", "interrupted": False},
-        {"type": "run_end", "run_id": "a", "worker": "gw1", "finished": "2026-01-01T10:01:00Z", "interrupted": False},
-        {"type": "run_end", "run_id": "b", "worker": "main", "finished": "2026-01-02T10:01:00Z", "interrupted": True},
+        run_record("a", "gw0", started="2026-01-01T10:00:00Z", devices=["cpu"], versions={"torch": "2.13.0"}, seed=1, **common),
+        run_record("a", "gw1", started="2026-01-01T10:00:30Z", devices=["cpu"], versions={"torch": "2.13.0"}, seed=1, **common),
+        run_record("b", "main", started="2026-01-02T10:00:00Z", devices=["cuda"], versions={"torch": "2.14.0"}, seed=2, **common),
+        run_end_record("a", "gw0", finished="2026-01-01T10:02:00Z", interrupted=False),
+        run_end_record("a", "gw1", finished="2026-01-01T10:01:00Z", interrupted=False),
+        run_end_record("b", "main", finished="2026-01-02T10:01:00Z", interrupted=True),
     ]
     run = model_of(runs)["run"]
     assert run["devices"] == ["cpu", "cuda"]
@@ -250,9 +277,7 @@ def test_the_model_is_plain_json():
 
 
 def _read(records):
-    result = ReadResult()
-    result.records = records
-    return result
+    return ReadResult(records=list(records))
 
 
 # ---- the page ------------------------------------------------------------------------------------------
@@ -269,7 +294,7 @@ def test_page_shows_verdict_matrix_and_finding_cards(sample_page):
     statuses = {c["attrs"]["data-status"] for c in cards}
     assert statuses == {"mismatch", "error", "crash", "timeout", "known"}
     failing_cells = [e for e in page.find("td", class_="cell") if e["attrs"]["data-state"] == "fail"]
-    assert len(failing_cells) == 7
+    assert len(failing_cells) == 8  # jax's grad_input error is one card in conv1d and conv_transpose1d
     for element in failing_cells:  # the status is in the text, not in the colour alone
         assert any(status in element["text"] for status in ("mismatch", "error", "crash", "timeout")), element
     heat = page.find("figure", class_="heat")
@@ -282,12 +307,25 @@ def test_page_is_self_contained_and_escapes_record_text(sample_page):
     page = Page(html)
     assert "<script>alert(1)</script>" not in html  # planted in a crash's detail text
     assert any("<script>alert(1)</script>" in e["text"] for e in page.find("pre", class_="detail"))
-    for element in page.elements:
-        for name in ("src", "href"):
-            assert not (element["attrs"].get(name) or "").startswith(("http:", "https:", "//")), element
+    outside = ("http:", "https:", "//")
+    for element in page.elements:  # nothing is loaded from outside; the only links out are upstream reports
+        assert not (element["attrs"].get("src") or "").startswith(outside), element
+        if (element["attrs"].get("href") or "").startswith(outside):
+            assert element["tag"] == "a" and "upstream" in element["attrs"]["class"].split(), element
+    assert [e["attrs"]["href"] for e in page.find("a", class_="upstream")] == [
+        "https://github.com/tensorflow/tensorflow/issues/99999"]
     assert not page.find("link")
     data = json.loads(page.by_id("report-data")["text"])
     assert data["verdict"]["n_findings"] == 7 and data["heatmaps"]
+
+
+def test_page_header_of_the_sample_run(sample_page):
+    _, html = sample_page
+    page = Page(html)
+    assert page.by_id("profile")["text"] == "nightly · seed 1234"
+    assert [e["text"] for e in page.find("pre", class_="argv")] == [
+        "pytest -n 2 --report-dir reports --hypothesis-profile nightly -k 'not slow'"]
+    assert "1 of 2 processes wrote no run_end" in " ".join(page.by_id("incomplete")["text"].split())  # gw1 was killed
 
 
 def test_page_lists_malformed_lines(sample_page):
@@ -334,6 +372,239 @@ def _write(path, text):
     return path
 
 
+# ---- typed records, shown as written --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv, shown", [
+    pytest.param(["pytest", "--impl", "m:C"], "pytest --impl m:C", id="words"),
+    pytest.param(["pytest", "-k", "jax and conv3d"], "pytest -k 'jax and conv3d'", id="quoted-like-a-shell"),
+])
+def test_command_lines_row_shows_the_argv_words_as_a_shell_takes_them(tmp_path, argv, shown):
+    page = page_of([run_record(argv=argv), check()], tmp_path)
+    assert [e["text"] for e in page.find("pre", class_="argv")] == [shown]
+
+
+def test_a_run_line_with_argv_as_one_string_is_malformed_not_spaced_out_letters(tmp_path):
+    line = json.loads(to_json(run_record()))
+    line["argv"] = "pytest --impl m:C"  # what the old writer wrote
+    (tmp_path / "results.jsonl").write_text(json.dumps(line) + "\n" + to_json(check()) + "\n", encoding="utf-8")
+    summary = render_report([str(tmp_path / "results.jsonl")], str(tmp_path / "out.html"))
+    html = (tmp_path / "out.html").read_text(encoding="utf-8")
+    assert summary.n_malformed == 1
+    assert "run.argv" in html and "p y t e s t" not in html
+
+
+@pytest.mark.parametrize("records, banner", [
+    pytest.param([run_record(), run_end_record()], False, id="run-and-run_end"),
+    pytest.param([run_record("r1", "gw0"), run_record("r1", "gw1"), run_end_record("r1", "gw1"), run_end_record("r1", "gw0")],
+                 False, id="every-worker-ended"),
+    pytest.param([run_record()], True, id="no-run_end"),
+    pytest.param([run_record(), run_end_record(interrupted=True)], True, id="interrupted"),
+    pytest.param([run_record("r1", "gw0"), run_end_record("r1", "gw1")], True, id="run_end-of-another-worker"),
+    pytest.param([run_record("r1"), run_end_record("r2")], True, id="run_end-of-another-run"),
+])
+def test_the_did_not_finish_banner_shows_only_when_a_process_did_not_end(tmp_path, records, banner):
+    page = page_of([*records, check()], tmp_path)
+    assert any(e["attrs"].get("id") == "incomplete" for e in page.elements) is banner
+    assert model_of([*records, check()])["run"]["complete"] is not banner
+
+
+@pytest.mark.parametrize("fields, label", [
+    pytest.param(dict(hypothesis_profile="ci", derandomize=True), "ci · derandomized", id="derandomized"),
+    pytest.param(dict(hypothesis_profile="ci", derandomize=True, seed=7), "ci · derandomized", id="derandomize-wins"),
+    pytest.param(dict(hypothesis_profile="nightly", seed=1234), "nightly · seed 1234", id="seed"),
+    pytest.param(dict(hypothesis_profile="nightly", seed=0), "nightly · seed 0", id="seed-0"),
+    pytest.param(dict(hypothesis_profile="dev"), "dev · random", id="random"),
+])
+def test_profile_label_says_how_examples_were_drawn(tmp_path, fields, label):
+    page = page_of([run_record(**fields), run_end_record(), check()], tmp_path)
+    assert page.by_id("profile")["text"] == label
+
+
+# ---- counting examples, not replays ----------------------------------------------------------------------
+
+
+def _shrunk_bug(**fields):
+    """2 drawn examples that error, 37 failing replays while shrinking, the final shrunk example, and
+    a consensus replay of another implementation that errors too."""
+    small = ConvConfig(ndim=2, in_channels=1, out_channels=1, in_size=(2, 2), kernel=1)
+    return [
+        check(status="error", data_seed=1, **fields), check(status="error", data_seed=2, **fields),
+        *[check(status="error", phase="shrink", data_seed=100 + n, **fields) for n in range(37)],
+        check(status="pass", phase="shrink", data_seed=200, **fields),
+        check(status="error", phase="final", minimal=True, data_seed=0, config=small, **fields),
+        check(impl="naive", status="error", phase="consensus", data_seed=0, config=small,
+              test_id="test_x[conv2d-torch-cpu]"),
+    ]
+
+
+def test_cells_and_cards_count_examples_and_show_shrink_replays_apart(tmp_path):
+    records = [summary(counts={"forward": {"pass": 28, "error": 2}}, examples=30, shrink_replays=38), *_shrunk_bug()]
+    model = model_of(records)
+    torch = cell(model, "torch", "conv2d")
+    assert counts_of(torch) == {"pass": 28, "error": 2}
+    assert (torch["examples"], torch["shrink_replays"]) == (30, 38)
+    [card] = model["findings"]
+    assert (card["implementation"], card["count"], card["shrink_replays"]) == ("torch", 3, 37)  # 2 drawn + the shrunk one
+    assert card["config_str"] == str(ConvConfig(ndim=2, in_channels=1, out_channels=1, in_size=(2, 2), kernel=1))
+    assert not any(row["implementation"] == "naive" for row in model["matrix"]["rows"])  # consensus replays: no cell
+    page = page_of(records, tmp_path)
+    assert "+38 shrink replays" in page.find("td", class_="cell")[1]["text"]
+    assert "+37 shrink replays" in page.find("article", class_="finding")[0]["text"]
+
+
+def test_a_test_without_summary_counts_examples_from_its_lines_not_replays():
+    model = model_of(_shrunk_bug())
+    torch = cell(model, "torch", "conv2d")
+    assert counts_of(torch) == {"error": 3}
+    assert (torch["examples"], torch["shrink_replays"]) == (3, 38)
+    assert model["findings"][0]["count"] == 3
+
+
+def test_a_final_example_that_repeats_a_drawn_one_counts_once():
+    records = [check(status="mismatch", kind="value", data_seed=5),
+               check(status="mismatch", kind="value", data_seed=5, phase="final", minimal=True)]
+    assert model_of(records)["findings"][0]["count"] == 1
+
+
+def test_coverage_counts_the_examples_that_ran_and_warns_of_features_never_exercised():
+    bf16 = ConvConfig(ndim=1, in_channels=2, out_channels=2, in_size=(5,), kernel=2, dtype="bfloat16")
+    f32 = ConvConfig(ndim=1, in_channels=2, out_channels=2, in_size=(5,), kernel=2, dtype="float32")
+    records = [
+        summary(impl="tensorflow", counts={"forward": {"pass": 6, "unsupported": 4}}, reasons={"no bfloat16": 4},
+                coverage={"ndim=2": 6, "float32": 6}, examples=10, examples_run=6),
+        check(impl="jax", op="conv1d", status="unsupported", reason="no bfloat16", config=bf16),  # did not run
+        check(impl="jax", op="conv1d", status="unsupported", check_name="grad_input", reason="no bfloat16", config=bf16),
+        check(impl="jax", op="conv1d", config=f32),
+    ]
+    coverage = model_of(records)["coverage"]
+    assert coverage["examples"] == [{"op": "conv1d", "n": 1}, {"op": "conv2d", "n": 6}]
+    cells = {row["feature"]: {c["op"]: c for c in row["cells"]} for row in coverage["rows"]}
+    assert cells["ndim=2"]["conv2d"]["share"] == 1.0
+    assert cells["float32"]["conv1d"]["n"] == 1
+    assert "bfloat16" in coverage["zero_features"] and "float32" not in coverage["zero_features"]
+
+
+# ---- one card per divergence, across op families ------------------------------------------------------------
+
+
+def test_one_divergence_in_several_op_families_is_one_card_on_the_smallest_config(tmp_path):
+    tiny = ConvConfig(ndim=2, in_channels=1, out_channels=1, in_size=(2, 2), kernel=1)
+    records = [
+        *[check(op="conv1d", status="mismatch", kind="value", data_seed=n) for n in range(3)],
+        *[check(op="conv2d", status="mismatch", kind="value", data_seed=n) for n in range(2)],
+        check(op="conv2d", status="mismatch", kind="value", config=tiny, data_seed=9),
+        check(op="conv2d", status="mismatch", kind="value", check_name="grad_input"),  # another check
+        check(op="conv3d", status="mismatch", kind="shape"),  # another kind
+        check(impl="jax", op="conv1d", status="mismatch", kind="value"),  # another implementation
+        check(op="conv1d", device="cuda", status="mismatch", kind="value"),  # another device
+        check(impl="tensorflow", op="conv1d", status="known", kind="value", known_id="KD-1"),
+        check(impl="tensorflow", op="conv2d", status="known", kind="value", known_id="KD-1"),
+        check(impl="tensorflow", op="conv3d", status="known", kind="value", known_id="KD-2"),  # another known divergence
+    ]
+    model = model_of(records)
+    findings = model["findings"]
+    assert len(findings) == 7
+    [grouped] = [f for f in findings if f["implementation"] == "torch" and f["check"] == "forward"
+                 and f["kind"] == "value" and f["device"] == "cpu"]
+    assert [(o["op"], o["examples"]) for o in grouped["ops"]] == [("conv1d", 3), ("conv2d", 3)]
+    assert grouped["count"] == 6 and grouped["config_str"] == str(tiny)
+    assert grouped["title"] == "torch · conv1d, conv2d · cpu — forward: value mismatch"
+    known = sorted((f["known_id"], f["op_names"]) for f in findings if f["status"] == "known")
+    assert known == [("KD-1", ["conv1d", "conv2d"]), ("KD-2", ["conv3d"])]
+    assert cell(model, "torch", "conv1d")["finding"] == cell(model, "torch", "conv2d")["finding"] == grouped["id"]
+    assert cell(model, "tensorflow", "conv1d")["finding"] == cell(model, "tensorflow", "conv2d")["finding"]
+    page = page_of(records, tmp_path)
+    card = next(e for e in page.find("article", class_="finding") if e["attrs"]["id"] == grouped["id"])
+    assert card["attrs"]["data-op"] == "conv1d conv2d"
+    assert "conv1d: 3 examples" in card["text"] and "conv2d: 3 examples" in card["text"]
+
+
+MISMATCH_TITLES = [("shape", "shape mismatch"), ("nonfinite", "nonfinite mismatch"), ("value", "value mismatch"),
+                   ("dtype", "result not in bfloat16")]
+
+
+@pytest.mark.parametrize("kind, how", [pytest.param(k, h, id=k) for k, h in MISMATCH_TITLES])
+def test_every_mismatch_kind_has_a_title(kind, how):
+    record = check(status="mismatch", kind=kind, arithmetic={"output": "bfloat16", "label": "bfloat16"})
+    assert how_it_failed(record) == how
+
+
+def test_the_mismatch_kind_titles_cover_the_vocabulary():
+    assert {kind for kind, _ in MISMATCH_TITLES} == set(MISMATCH_KINDS)
+
+
+def test_a_dtype_mismatch_is_a_failing_card_titled_with_the_declared_format(tmp_path):
+    config = ConvConfig(ndim=2, in_channels=1, out_channels=1, in_size=(3, 3), kernel=2, dtype="bfloat16")
+    record = check(status="mismatch", kind="dtype", config=config, message="result not in bfloat16")
+    model = model_of([record])
+    assert model["verdict"]["state"] == "fail" and model["verdict"]["n_findings"] == 1
+    assert model["findings"][0]["title"].endswith("forward: result not in bfloat16")  # from the config's dtype
+    assert "result not in bfloat16" in page_of([record], tmp_path).find("h3")[0]["text"]
+
+
+def test_a_check_name_outside_the_vocabulary_is_shown_as_itself():
+    card = model_of([check(status="error", check_name="grad_offsets")])["findings"][0]
+    assert "grad_offsets" not in RESULT_LABELS and card["check_label"] == "grad_offsets"
+    assert model_of([check(status="error", check_name="grad_weight")])["findings"][0]["check_label"] == RESULT_LABELS["grad_weight"]
+
+
+# ---- why a cell ran nothing; known divergences' upstream --------------------------------------------------------
+
+
+def test_an_all_unsupported_cell_says_why(tmp_path):
+    reason = "onnxruntime: no gradients (vjp not implemented)"
+    long_reason = "onnxruntime: ConvTranspose with 3 spatial dims is not in the CPU execution provider"
+    records = [
+        summary(impl="onnxruntime", counts={"grad_input": {"unsupported": 30}, "grad_weight": {"unsupported": 30}},
+                reasons={reason: 60, "onnxruntime: no float16": 2}, examples=30, examples_run=0),
+        summary(impl="onnxruntime", op="conv_transpose3d", counts={"forward": {"unsupported": 5}},
+                reasons={long_reason: 5}, examples=5, examples_run=0),
+        summary(impl="onnxruntime", op="conv3d", counts={}, examples=0, skipped="onnxruntime not installed"),
+    ]
+    model = model_of(records)
+    why = cell(model, "onnxruntime", "conv2d")["why"]
+    assert why["text"] == f"unsupported: {reason}"
+    assert why["title"].splitlines() == [f"{reason} (60)", "onnxruntime: no float16 (2)"]
+    cut = cell(model, "onnxruntime", "conv_transpose3d")["why"]["text"]
+    assert cut.startswith("unsupported: onnxruntime: ConvTranspose") and cut.endswith("…")
+    assert len(cut) <= len("unsupported: ") + 60
+    assert cell(model, "onnxruntime", "conv3d")["why"]["text"] == "skipped: onnxruntime not installed"
+    td = next(e for e in page_of(records, tmp_path).find("td", class_="cell") if e["attrs"]["data-op"] == "conv2d")
+    assert f"unsupported: {reason}" in td["text"]
+
+
+def test_a_cell_that_ran_something_gives_no_reason():
+    records = [check(status="unsupported", reason="no bias"), check(check_name="grad_input")]
+    assert cell(model_of(records), "torch", "conv2d")["why"] is None
+
+
+@pytest.mark.parametrize("upstream, draft, href, text", [
+    pytest.param("https://github.com/x/y/issues/1", "docs/drafts/KD-1.md", "https://github.com/x/y/issues/1",
+                 "https://github.com/x/y/issues/1", id="url"),
+    pytest.param("not filed yet", "docs/drafts/KD-1.md", None, "draft: docs/drafts/KD-1.md", id="draft"),
+    pytest.param("wontfix upstream", "", None, "wontfix upstream", id="text"),
+    pytest.param("javascript:alert(1)", "", None, "javascript:alert(1)", id="no-other-scheme-links"),
+])
+def test_known_divergence_upstream_is_a_link_a_draft_or_text(tmp_path, upstream, draft, href, text):
+    state = KnownDivergenceState(id="KD-1", implementations=["tensorflow"], upstream=upstream, draft=draft, matched=1,
+                                 reproduced=1)
+    page = page_of([KnownDivergencesRecord(run_id="r1", entries=[state]), check()], tmp_path)
+    cell_ = page.find("td", class_="upstream")[0]
+    assert " ".join(cell_["text"].split()) == text
+    links = [e["attrs"]["href"] for e in page.find("a", class_="upstream")]
+    assert links == ([href] if href else [])
+
+
+def test_known_divergence_counts_merge_across_workers():
+    rows = [KnownDivergencesRecord(run_id="r1", entries=[KnownDivergenceState(id="KD-1", matched=m, reproduced=r,
+                                                                              draft=d)])
+            for m, r, d in ((3, 0, ""), (2, 1, "docs/drafts/KD-1.md"))]
+    [entry] = model_of(rows)["known_divergences"]
+    assert (entry["matched"], entry["reproduced"], entry["state"]) == (5, 1, "reproduced")
+    assert entry["upstream_link"] == {"href": None, "text": "docs/drafts/KD-1.md", "draft": True}
+
+
 # ---- the command line ------------------------------------------------------------------------------------
 
 
@@ -377,9 +648,10 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, name, content, message):
 # ---- the pytest plugin -------------------------------------------------------------------------------------
 
 PLUGIN_CONFTEST = """
-import json, time
 from datetime import datetime, timezone
 from pathlib import Path
+from conformance.config import ConvConfig
+from conformance.records import CheckRecord, RecordWriter, RunRecord
 from conformance.report.plugin import ReportPlugin
 
 REPORT_DIR = Path("reports")
@@ -389,18 +661,27 @@ def pytest_configure(config):
     config.pluginmanager.register(ReportPlugin(REPORT_DIR, REPORT_DIR / "results.jsonl"), "conformance-report")
 
 def write(name, records):
-    with open(REPORT_DIR / name, "a") as f:
-        for r in records:
-            f.write(json.dumps(r) + "\\n")
+    writer = RecordWriter(REPORT_DIR / name)
+    for record in records:
+        writer.write(record)
+    writer.close()
 
 def run_line(run_id, worker, started=None):
     started = started or datetime.now(timezone.utc).isoformat()
-    return {"type": "run", "run_id": run_id, "worker": worker, "started": started, "devices": ["cpu"]}
+    return RunRecord(run_id=run_id, worker=worker, started=started, devices=["cpu"])
 
 def check(run_id, status, impl="torch"):
-    return {"type": "check", "run_id": run_id, "test_id": "t[conv2d-torch-cpu]", "implementation": impl,
-            "op": "conv2d", "device": "cpu", "check": "forward", "status": status, "config": {"ndim": 2,
-            "in_size": [4, 4], "kernel": [2, 2]}, "config_str": "conv2d(...)"}
+    config = ConvConfig(ndim=2, in_size=(4, 4), kernel=(2, 2))
+    return CheckRecord(run_id=run_id, test_id="t[conv2d-torch-cpu]", implementation=impl, op="conv2d", device="cpu",
+                       check="forward", status=status, config=config.to_dict(), config_str=str(config))
+"""
+
+# The harness's own sessionfinish, as conftest.py has it: it writes run_end when the session ends.
+HARNESS_SESSIONFINISH = """
+from conformance.records import RunEndRecord
+
+def pytest_sessionfinish(session, exitstatus):
+    write("results.jsonl", [RunEndRecord(run_id="r1", worker="main", exitstatus=int(exitstatus))])
 """
 
 
@@ -443,6 +724,20 @@ def test_plugin_renders_after_keyboard_interrupt(plugin_project):
     assert (plugin_project.path / "reports" / "conformance.html").is_file()
 
 
+def test_plugin_renders_after_the_harness_wrote_run_end(plugin_project):
+    plugin_project.makeconftest(PLUGIN_CONFTEST + HARNESS_SESSIONFINISH)
+    plugin_project.makepyfile(test_it="""
+        from conftest import write, run_line, check
+        def test_a():
+            write("results.jsonl", [run_line("r1", "main"), check("r1", "pass")])
+    """)
+    result = plugin_project.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
+    page = Page((plugin_project.path / "reports" / "conformance.html").read_text(encoding="utf-8"))
+    assert not any(e["attrs"].get("id") == "incomplete" for e in page.elements)  # no false "did not finish"
+    assert "finished" in [e["text"] for e in page.find("td")]
+
+
 def test_a_broken_report_warns_and_leaves_the_test_results_alone(plugin_project):
     plugin_project.makepyfile(test_it="""
         from conftest import REPORT_DIR
@@ -460,7 +755,7 @@ def test_plugin_survives_a_failing_renderer(plugin_project, monkeypatch):
     from conformance.report.plugin import ReportPlugin
 
     plugin = ReportPlugin(plugin_project.path, plugin_project.path / "results.jsonl")
-    (plugin_project.path / "results.jsonl").write_text(json.dumps(check()) + "\n")
+    (plugin_project.path / "results.jsonl").write_text(to_json(check()) + "\n")
     monkeypatch.setattr(report_model, "build_model", _explode)
     monkeypatch.setattr(render, "build_model", _explode)
     plugin.pytest_sessionfinish(session=None, exitstatus=0)  # must not raise

@@ -47,7 +47,7 @@ def test_verdict_matrix_and_finding_cards_render(browser):
     verdict = driver.find_element(By.ID, "verdict")
     assert summary.verdict_text in verdict.text
     assert verdict.value_of_css_property("color") == "rgba(163, 21, 21, 1)"  # the failing red
-    assert len(_visible(driver, "table.matrix tbody tr")) == 6
+    assert len(_visible(driver, "table.matrix tbody tr")) == 7
     failing = _visible(driver, "table.matrix td.cell[data-state=fail]")
     assert failing and all(cell.value_of_css_property("background-color") != "rgba(0, 0, 0, 0)" for cell in failing)
     cards = _visible(driver, "article.finding")
@@ -88,6 +88,37 @@ def test_clicking_a_failing_matrix_cell_filters_to_its_findings(browser):
     assert [(c.get_attribute("data-implementation"), c.get_attribute("data-op")) for c in cards] == [("tensorflow", "conv3d")]
     assert cards[0].get_attribute("data-status") == "crash"
     _reset(driver)
+
+
+def test_a_card_of_several_op_families_is_reached_from_each_of_their_cells(browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    driver, _ = browser
+    for op in ("conv1d", "conv_transpose1d"):
+        _reset(driver)
+        link = driver.find_element(By.CSS_SELECTOR, f"a[data-jump][data-implementation=jax][data-op={op}]")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", link)  # clear of the sticky filters
+        link.click()
+        cards = _visible(driver, "article.finding")
+        assert [(c.get_attribute("data-status"), c.get_attribute("data-op")) for c in cards] == [
+            ("error", "conv1d conv_transpose1d")]
+    _reset(driver)
+    Select(driver.find_element(By.ID, "filter-op")).select_by_value("conv_transpose1d")
+    assert {c.get_attribute("data-implementation") for c in _visible(driver, "article.finding")} == {"jax", "tensorflow"}
+    _reset(driver)
+
+
+def test_an_unsupported_cell_shows_its_reason(browser):
+    from selenium.webdriver.common.by import By
+
+    driver, _ = browser
+    _reset(driver)
+    cell = driver.find_element(By.CSS_SELECTOR, "tr[data-implementation=onnxruntime] td.cell[data-op=conv_transpose3d]")
+    assert cell.get_attribute("data-state") == "unsupported"
+    reason = cell.find_element(By.CSS_SELECTOR, ".why")
+    assert reason.is_displayed() and reason.text.startswith("unsupported: onnxruntime: ConvTranspose")
+    assert "CPU execution provider" in reason.get_attribute("title")
 
 
 def test_sort_by_count_puts_the_most_frequent_finding_first(browser):

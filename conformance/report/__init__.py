@@ -1,8 +1,9 @@
 """The self-contained HTML report: results.jsonl records -> one page with no outside assets.
 
-Data flows one way: `model.build_model` aggregates records into plain JSON-ready dicts (counts and
-one card per distinct finding, never every record), `render.render_report` feeds that model to one
-autoescaped Jinja2 template, and `plugin.ReportPlugin` does it at the end of a pytest session.
+Data flows one way: `model.build_model` aggregates the typed records of `conformance.records`
+into plain JSON-ready dicts (counts; `findings`: one card per distinct finding, never every record;
+`run_info`: the run header), `render.render_report` feeds that model to one autoescaped Jinja2
+template, and `plugin.ReportPlugin` does it at the very end of a pytest session.
 
 Importing this package imports nothing heavy; Jinja2 loads when a page is rendered.
 """

@@ -7,7 +7,9 @@ workers (the controller renders once, from every worker's file):
         config.pluginmanager.register(ReportPlugin(report_dir, report_dir / "results.jsonl"), "conformance-report")
 
 It renders in pytest_sessionfinish, which pytest calls after a KeyboardInterrupt too, and prints
-the page's path in pytest_terminal_summary. A broken report never hides the test results: every
+the page's path in pytest_terminal_summary. Its sessionfinish runs last (trylast): the harness's own
+sessionfinish writes the known-divergence counts and the run_end record first, so a run that
+finished is shown as finished. A broken report never hides the test results: every
 failure here becomes a warning line, never an exception out of a hook.
 """
 
@@ -18,6 +20,11 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from ..records import ReadResult, RunRecord, read_records
+from .run_info import parse_time
 
 __all__ = ["REPORT_NAME", "ReportPlugin"]
 
@@ -45,6 +52,7 @@ class ReportPlugin:
 
     # ---- hooks ----------------------------------------------------------------------------------
 
+    @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: Any, exitstatus: Any) -> None:
         self._render()
 
@@ -86,14 +94,13 @@ class ReportPlugin:
             if not paths:
                 self.problem = f"no results in {self.results_path} (did any conformance test run?)"
                 return
-            from ..records import read_records
             from .render import _gc_paused, render_records
 
             with _gc_paused():
                 result = read_records(paths)
             if self.run_id is not None:
                 # The run id is shared by this run's xdist workers: keep exactly this run's records.
-                result.records = [r for r in result.records if r.get("run_id") in (self.run_id, None)]
+                result.records = [r for r in result.records if r.run_id == self.run_id]
             else:
                 _keep_this_session(result, self.started - _CLOCK_SLACK_S)
             if not result.records:
@@ -105,28 +112,19 @@ class ReportPlugin:
             print(f"WARNING: conformance report not written: {self.problem}", file=sys.stderr)
 
 
-def _keep_this_session(result: Any, since: float) -> None:
+def _keep_this_session(result: ReadResult, since: float) -> None:
     """Drop records of earlier runs appended to the same file (their run line started before `since`).
 
     Records of a run whose "run" line is missing (cut off) are kept: better shown than lost.
     """
     old_runs = set()
     current_runs = set()
-    for record in result.records:
-        if record.get("type") != "run":
-            continue
-        started = _timestamp(record.get("started"))
-        (old_runs if started is not None and started < since else current_runs).add(record.get("run_id"))
+    for run in result.of_type(RunRecord):
+        started = parse_time(run.started)
+        (old_runs if started is not None and started.timestamp() < since else current_runs).add(run.run_id)
     old_runs -= current_runs
     if old_runs:
-        result.records = [r for r in result.records if r.get("run_id") not in old_runs]
-
-
-def _timestamp(text: Any) -> float | None:
-    from .model import _parse_time
-
-    moment = _parse_time(text)
-    return None if moment is None else moment.timestamp()
+        result.records = [r for r in result.records if r.run_id not in old_runs]
 
 
 def _markup(state: str) -> dict[str, bool]:

@@ -21,7 +21,7 @@ import math
 
 from conformance.config import ConvConfig
 
-from ._arrays import ArrayReference, as_float64, namespace, to_host
+from ._arrays import ArrayReference, as_float64, check_call, namespace, to_host
 
 __all__ = ["NaiveReference", "correlate", "correlate_input_adjoint", "correlate_weight_adjoint"]
 
@@ -109,6 +109,7 @@ class NaiveReference(ArrayReference):
 
 
     def forward(self, config: ConvConfig, x, w, b=None, device: str = "cpu"):
+        check_call(config, x, w, b)
         xp = namespace(device)
         x, w, b = as_float64(xp, x), as_float64(xp, w), as_float64(xp, b) if config.bias else None
         args = (config.groups, config.stride, config.dilation, config.resolved_padding)
@@ -119,6 +120,7 @@ class NaiveReference(ArrayReference):
         return to_host(_add_bias(xp, y, b))
 
     def vjp(self, config: ConvConfig, x, w, b, grad_out, device: str = "cpu"):
+        check_call(config, x, w, b)
         xp = namespace(device)
         x, w, g = as_float64(xp, x), as_float64(xp, w), as_float64(xp, grad_out)
         args = (config.groups, config.stride, config.dilation, config.resolved_padding)

@@ -10,7 +10,7 @@ import numpy as np
 from conformance.arithmetic import FLOAT64
 from conformance.registry import Implementation
 
-__all__ = ["ArrayReference", "namespace", "cuda_unavailable_reason", "as_float64", "to_host"]
+__all__ = ["ArrayReference", "check_call", "namespace", "cuda_unavailable_reason", "as_float64", "to_host"]
 
 _cupy_reason: str | None | bool = False  # False: not checked yet
 
@@ -73,3 +73,39 @@ class ArrayReference(Implementation):
 
     def arithmetic(self, config, device: str = "cpu"):
         return FLOAT64
+
+    # The derivatives beyond the first VJP, written from the identities of a bilinear map. Each
+    # reference builds them from its own forward and VJP only, so the three stay independent.
+
+    def jvp(self, config, x, w, b, dx, dw, db, device: str = "cpu"):
+        """dy = conv(dx, w) + conv(x, dw) + db: convolution is bilinear in (x, w), affine in b."""
+        dy = self.forward(config, dx, w, None, device) + self.forward(config, x, dw, None, device)
+        if db is not None:
+            dy = dy + np.asarray(db, np.float64).reshape((1, -1) + (1,) * config.ndim)
+        return dy
+
+    def double_vjp(self, config, x, w, b, grad_out, ggx, ggw, ggb, device: str = "cpu"):
+        """The VJP of (x, w, b, g) -> (grad_x, grad_w, grad_b) with cotangents (ggx, ggw, ggb).
+
+        <ggw, grad_w(x, g)> = <conv(x, ggw), g> and <ggx, grad_x(w, g)> = <conv(ggx, w), g>, so:
+        x_bar = the input-VJP of g through conv(., ggw); w_bar = the weight-VJP of g through
+        conv(ggx, .); g_bar = conv(ggx, w) + conv(x, ggw) + ggb (the JVP with tangents ggx, ggw, ggb).
+        """
+        x_bar = self.vjp(config, x, ggw, None, grad_out, device)[0]
+        w_bar = self.vjp(config, ggx, w, None, grad_out, device)[1]
+        return x_bar, w_bar, self.jvp(config, x, w, b, ggx, ggw, ggb, device)
+
+
+def check_call(config, x, w, b=None) -> None:
+    """Refuse an invalid call as a framework does: a broken validity rule, or an array of the wrong shape."""
+    from conformance.config import InvalidConfig
+
+    problems = config.broken_rules()
+    if problems:
+        raise InvalidConfig(problems[0])
+    for name, array, shape in (("x", x, config.input_shape), ("w", w, config.weight_shape), ("b", b, config.bias_shape)):
+        if array is None and name == "b":
+            continue  # no bias given: the convolution alone (as jvp and double_vjp call it)
+        seen = None if array is None else tuple(array.shape)
+        if seen != (None if shape is None else tuple(shape)):
+            raise ValueError(f"{name} has shape {seen}, expected {shape} for {config}")

@@ -1,9 +1,9 @@
 """TensorFlow adapter: the project's PyTorch-convention calls computed with TensorFlow's public ops.
 
 Importing this module does not import TensorFlow; the first call that needs it does (through
-`references._tf_ops`, which holds the TensorFlow graph of each case).
+`references.tensorflow._ops`, which holds the TensorFlow graph of each case).
 
-Which TensorFlow API each case exercises (details in `references._tf_ops`):
+Which TensorFlow API each case exercises (details in `references.tensorflow._ops`):
 
 ==========================================  =================================================================
 case                                        TensorFlow API
@@ -56,7 +56,7 @@ import numpy as np
 
 from conformance.arithmetic import Arithmetic, default_arithmetic
 from conformance.config import ConvConfig
-from conformance.registry import Implementation
+from references._adapter import FrameworkAdapter
 
 __all__ = ["TensorFlowAdapter", "import_tensorflow", "gpu_unavailable_reason", "tf_device_name",
            "channels_first", "onednn_enabled", "known_divergence", "measured_arithmetic"]
@@ -152,7 +152,7 @@ def _half_rounded_checks(config: ConvConfig, device: str) -> frozenset[str]:
     return frozenset(rounded)
 
 
-class TensorFlowAdapter(Implementation):
+class TensorFlowAdapter(FrameworkAdapter):
     """TensorFlow's public convolution ops behind the project's interface (see the module docstring).
 
     - precision: "default" (TF's settings as they are) or "highest" (TF32 execution disabled during
@@ -164,23 +164,13 @@ class TensorFlowAdapter(Implementation):
     """
 
     name = "tensorflow"
-    devices = ("cpu", "cuda")
-
-    def __init__(self, precision: str = "default"):
-        if precision not in ("default", "highest"):
-            raise ValueError(f"precision={precision!r} must be 'default' or 'highest'")
-        self.precision = precision
 
     # ---- capabilities ----------------------------------------------------------------------------
+    # supports() is FrameworkAdapter's: every CPU config is computable through TF's own ops
+    # (composition covers the native gaps); "cuda" needs a GPU that TensorFlow sees.
 
-    def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
-        reason = super().supports(config, device)
-        if reason:
-            return reason
-        if device == "cuda":
-            return gpu_unavailable_reason()
-        # Every CPU config is computable through TF's own ops (composition covers the native gaps).
-        return None
+    def gpu_unavailable_reason(self) -> str | None:
+        return gpu_unavailable_reason()
 
     def _tf32_active(self, device: str) -> bool:
         if device != "cuda" or self.precision == "highest":
@@ -246,12 +236,12 @@ class TensorFlowAdapter(Implementation):
         return tensor.numpy()
 
     def _run(self, config: ConvConfig, device: str, body):
-        from . import _tf_ops
+        from references.tensorflow import _ops  # imports tensorflow
 
         tf = import_tensorflow()
-        plan = _tf_ops.make_plan(config, channels_first(device))
+        plan = _ops.make_plan(config, channels_first(device))
         with self._precision_scope(), tf.device(tf_device_name(device)):
-            return body(tf, _tf_ops, plan)
+            return body(tf, _ops, plan)
 
     def forward(self, config: ConvConfig, x, w, b=None, device: str = "cpu") -> np.ndarray:
         def body(tf, ops, plan):
@@ -273,5 +263,35 @@ class TensorFlowAdapter(Implementation):
                                   unconnected_gradients=tf.UnconnectedGradients.ZERO)
             grads = [self._to_numpy(g, config, device) for g in grads]
             return grads[0], grads[1], grads[2] if config.bias else None
+
+        return self._run(config, device, body)
+
+    def jvp(self, config: ConvConfig, x, w, b, dx, dw, db, device: str = "cpu"):
+        """Forward mode through tf.autodiff.ForwardAccumulator."""
+        def body(tf, ops, plan):
+            primals = [self._to_tf(a, config) for a in ((x, w, b) if config.bias else (x, w))]
+            tangents = [self._to_tf(a, config) for a in ((dx, dw, db) if config.bias else (dx, dw))]
+            with tf.autodiff.ForwardAccumulator(primals, tangents) as accumulator:
+                y = ops.conv_graph(config, plan, *primals)
+            dy = accumulator.jvp(y, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            return self._to_numpy(dy, config, device)
+
+        return self._run(config, device, body)
+
+    def double_vjp(self, config: ConvConfig, x, w, b, grad_out, ggx, ggw, ggb, device: str = "cpu"):
+        """Nested GradientTapes: the outer one differentiates the inner tape's gradients."""
+        def body(tf, ops, plan):
+            tensors = [self._to_tf(a, config) for a in ((x, w, b) if config.bias else (x, w))]
+            g = self._to_tf(grad_out, config)
+            with tf.GradientTape() as outer:
+                outer.watch(tensors + [g])
+                with tf.GradientTape() as inner:
+                    inner.watch(tensors)
+                    y = ops.conv_graph(config, plan, *tensors)
+                first = inner.gradient(y, tensors, output_gradients=g, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            cotangents = [self._to_tf(a, config) for a in ((ggx, ggw, ggb) if config.bias else (ggx, ggw))]
+            second = outer.gradient(first, [tensors[0], tensors[1], g], output_gradients=cotangents,
+                                    unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            return tuple(self._to_numpy(t, config, device) for t in second)
 
         return self._run(config, device, body)

@@ -24,7 +24,7 @@ import numpy as np
 
 from conformance.config import ConvConfig
 
-from ._arrays import ArrayReference, as_float64, namespace, to_host
+from ._arrays import ArrayReference, as_float64, check_call, namespace, to_host
 
 __all__ = ["MatrixReference", "convolution_matrix_entries"]
 
@@ -98,6 +98,7 @@ class MatrixReference(ArrayReference):
         return matrix, rows_x, cols_x, index_x
 
     def forward(self, config: ConvConfig, x, w, b=None, device: str = "cpu"):
+        check_call(config, x, w, b)
         xp = namespace(device)
         x, w = as_float64(xp, x), as_float64(xp, w)
         matrix, _, _, _ = self._matrix(xp, config, w)
@@ -109,6 +110,7 @@ class MatrixReference(ArrayReference):
         return to_host(y)
 
     def vjp(self, config: ConvConfig, x, w, b, grad_out, device: str = "cpu"):
+        check_call(config, x, w, b)
         xp = namespace(device)
         x, w, g = as_float64(xp, x), as_float64(xp, w), as_float64(xp, grad_out)
         matrix, rows, cols, weight_index = self._matrix(xp, config, w)

@@ -31,8 +31,7 @@ import numpy as np
 
 from conformance.arithmetic import Arithmetic, default_arithmetic
 from conformance.config import ConvConfig
-
-from ._adapter import FrameworkAdapter
+from references._adapter import FrameworkAdapter
 
 __all__ = [
     "JaxAdapter",
@@ -245,3 +244,28 @@ class JaxAdapter(FrameworkAdapter):
             grads = pullback(self._array(jax, grad_out, config, target))
             grads = [self._numpy(g, target) for g in grads]
         return grads[0], grads[1], grads[2] if config.bias else None
+
+    def jvp(self, config: ConvConfig, x, w, b, dx, dw, db, device: str = "cpu"):
+        """Forward mode through jax.jvp."""
+        jax, target, precision = self._setup(device)
+        with self._x64(jax, config):
+            primals = [self._array(jax, a, config, target) for a in ((x, w, b) if config.bias else (x, w))]
+            tangents = [self._array(jax, a, config, target) for a in ((dx, dw, db) if config.bias else (dx, dw))]
+            _, dy = jax.jvp(_conv_with_bias(jax, config, precision), tuple(primals), tuple(tangents))
+            return self._numpy(dy, target)
+
+    def double_vjp(self, config: ConvConfig, x, w, b, grad_out, ggx, ggw, ggb, device: str = "cpu"):
+        """jax.vjp of the map (x, w, b, g) -> the VJP's results."""
+        jax, target, precision = self._setup(device)
+        conv = _conv_with_bias(jax, config, precision)
+        with self._x64(jax, config):
+            args = [self._array(jax, a, config, target) for a in ((x, w, b) if config.bias else (x, w))]
+
+            def first_vjp(g, *primals):
+                return jax.vjp(conv, *primals)[1](g)
+
+            g = self._array(jax, grad_out, config, target)
+            _, pullback = jax.vjp(first_vjp, g, *args)
+            cotangents = tuple(self._array(jax, a, config, target) for a in ((ggx, ggw, ggb) if config.bias else (ggx, ggw)))
+            g_bar, x_bar, w_bar = pullback(cotangents)[:3]
+            return self._numpy(x_bar, target), self._numpy(w_bar, target), self._numpy(g_bar, target)

@@ -20,7 +20,7 @@ import math
 
 from conformance.config import ConvConfig
 
-from ._arrays import ArrayReference, as_float64, namespace, to_host
+from ._arrays import ArrayReference, as_float64, check_call, namespace, to_host
 
 __all__ = ["Im2colReference", "im2col", "col2im"]
 
@@ -99,6 +99,7 @@ class Im2colReference(ArrayReference):
         return grad.reshape(g.shape[1], channels // groups, *config.kernel)
 
     def forward(self, config: ConvConfig, x, w, b=None, device: str = "cpu"):
+        check_call(config, x, w, b)
         xp = namespace(device)
         x, w = as_float64(xp, x), as_float64(xp, w)
         if config.transposed:
@@ -110,6 +111,7 @@ class Im2colReference(ArrayReference):
         return to_host(y)
 
     def vjp(self, config: ConvConfig, x, w, b, grad_out, device: str = "cpu"):
+        check_call(config, x, w, b)
         xp = namespace(device)
         x, w, g = as_float64(xp, x), as_float64(xp, w), as_float64(xp, grad_out)
         if config.transposed:

@@ -5,8 +5,8 @@ x: (N, C_in, *in_size); w: (C_out, C_in/groups, *kernel), or (C_in, C_out/groups
 transposed; b: (C_out,). NumPy in (the config dtype's storage type), NumPy out (bfloat16 results
 as float32 arrays).
 
-torch is imported on first use, never at module import: `import references.torch_adapter` stays
-cheap and framework-free.
+torch is imported on first use, never at module import: `import references.torch.functional` stays
+cheap and framework-free (`import torch` here is always the real torch, an absolute import).
 
 Precision: on CUDA, float32 convolutions may use TF32 (cuDNN's default on Ampere and later).
 `precision="highest"` sets the conv/matmul fp32 precision to "ieee" for the duration of each call
@@ -22,8 +22,7 @@ import numpy as np
 
 from conformance.arithmetic import Arithmetic, default_arithmetic
 from conformance.config import ConvConfig
-
-from ._adapter import FrameworkAdapter
+from references._adapter import FrameworkAdapter
 
 __all__ = [
     "TorchAdapter",
@@ -278,3 +277,47 @@ class TorchAdapter(FrameworkAdapter):
         grad_x, grad_w = self._numpy(torch, grads[0], device), self._numpy(torch, grads[1], device)
         grad_b = self._numpy(torch, grads[2], device) if config.bias else None
         return grad_x, grad_w, grad_b
+
+    def jvp(self, config: ConvConfig, x, w, b, dx, dw, db, device: str = "cpu"):
+        """Forward mode through torch.func.jvp."""
+        torch = _torch()
+        self._check_device(device)
+        arrays = (x, w, b) if config.bias else (x, w)
+        tangents = (dx, dw, db) if config.bias else (dx, dw)
+        with self._precision_context(torch):
+            primals = tuple(self._tensor(torch, a, config, device) for a in arrays)
+            tangents = tuple(self._tensor(torch, t, config, device) for t in tangents)
+            _, dy = torch.func.jvp(lambda *args: _conv(torch, config, args[0], args[1], args[2] if config.bias else None),
+                                   primals, tangents)
+        return self._numpy(torch, dy, device)
+
+    def double_vjp(self, config: ConvConfig, x, w, b, grad_out, ggx, ggw, ggb, device: str = "cpu"):
+        """Double backward: autograd.grad(create_graph=True), then autograd.grad of its results."""
+        torch = _torch()
+        self._check_device(device)
+        with torch.enable_grad(), self._precision_context(torch):
+            xt, wt = self._tensor(torch, x, config, device, True), self._tensor(torch, w, config, device, True)
+            bt = self._tensor(torch, b, config, device, True) if config.bias else None
+            gt = self._tensor(torch, grad_out, config, device, True)
+            y = _conv(torch, config, xt, wt, bt)
+            inputs = [xt, wt] + ([bt] if config.bias else [])
+            first = torch.autograd.grad(y, inputs, grad_outputs=gt, create_graph=True, allow_unused=True,
+                                        materialize_grads=True)
+            cotangents = [self._tensor(torch, a, config, device) for a in ((ggx, ggw, ggb) if config.bias else (ggx, ggw))]
+            second = torch.autograd.grad(first, [xt, wt, gt], grad_outputs=cotangents, allow_unused=True,
+                                         materialize_grads=True)
+        return tuple(self._numpy(torch, t, device) for t in second)
+
+    @contextlib.contextmanager
+    def deterministic(self):
+        """torch.use_deterministic_algorithms(True), cuDNN deterministic and not benchmarking; restored after."""
+        torch = _torch()
+        saved = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+                 torch.backends.cudnn.benchmark)
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(saved[0])
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[1], saved[2]

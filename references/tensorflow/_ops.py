@@ -1,6 +1,6 @@
 """A ConvConfig's convolution written with TensorFlow's public ops (imported by the adapter, lazily).
 
-Importing this module imports TensorFlow; `references.tensorflow_adapter` imports it only inside
+Importing this module imports TensorFlow; `references.tensorflow.composed` imports it only inside
 its methods. Everything here is differentiable by `tf.GradientTape`.
 
 Layouts. Tensors enter and leave `conv_graph` in PyTorch's layouts (x: (N, C_in, *spatial);

@@ -1,0 +1,417 @@
+"""The conformance pytest plugin: options, Hypothesis profiles, targets, the harness and the report hook.
+
+Installed as a `pytest11` entry point (see pyproject.toml), so its options exist wherever pytest
+runs once the package is installed: `pytest --pyargs conformance.suite --impl mymod:MyConv` works
+from any directory, and an existing `--report-dir` directory cannot make pytest lose them.
+
+Options (all under "conformance" in `pytest --help`):
+  --device cpu|cuda|all   --impl package.module:NAME (repeatable)   --report-dir DIR
+  --precision default|highest   --isolation process|none   --call-timeout SECONDS   --dtypes LIST
+  --known-divergences FILE (repeatable; adds to the built-in entries; 'none': strict)
+
+It does nothing beyond adding options unless the run collects the conformance suite (tests that
+use the `target` fixture): a user's own Hypothesis tests keep their own settings.
+pytest-xdist is optional: its hook is an optionalhook.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from .profiles import register_profiles
+
+__all__ = ["ConformanceState", "SUITE", "profile_name"]
+
+SUITE = Path(__file__).resolve().parent / "suite"
+
+register_profiles()  # before Hypothesis' own plugin loads --hypothesis-profile
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("conformance", "conformance harness")
+    group.addoption("--device", default="cpu", choices=("cpu", "cuda", "all"),
+                    help="device(s) to check implementations on (default: cpu)")
+    group.addoption("--impl", action="append", default=[], metavar="package.module:NAME",
+                    help="add an implementation: an Implementation instance, class or zero-argument factory (repeatable)")
+    group.addoption("--report-dir", default="reports", metavar="DIR",
+                    help="where results.jsonl, conformance.html and Hypothesis' files go (default: reports)")
+    group.addoption("--precision", default="default", choices=("default", "highest"),
+                    help="'highest' turns reduced-precision paths (TF32) off in the framework adapters")
+    group.addoption("--isolation", default="process", choices=("process", "none"),
+                    help="run framework and --impl implementations in a worker process that may crash "
+                         "(default), or in-process ('none': faster to debug, a crash ends the run)")
+    group.addoption("--call-timeout", default=60.0, type=float, metavar="SECONDS",
+                    help="a call that takes longer is recorded as a timeout (default: 60)")
+    group.addoption("--dtypes", default="float64,float32,float16,bfloat16", metavar="LIST",
+                    help="comma-separated dtypes to draw (default: all four), intersected with what each "
+                         "implementation declares")
+    group.addoption("--no-conformance-report", action="store_true", help="do not write conformance.html")
+    group.addoption("--known-divergences", action="append", default=[], metavar="TOML",
+                    help="a known-divergences file of your own, added to the built-in one (repeatable); "
+                         "'none' reports every divergence as a failure")
+
+
+def _is_worker(config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _arg_paths(config) -> list[Path]:
+    """The paths the command line asks pytest to collect (module names resolved under --pyargs)."""
+    paths = []
+    for arg in config.args:
+        text = str(arg).split("::")[0]
+        if config.getoption("pyargs", False) and not os.path.exists(text):
+            try:
+                spec = importlib.util.find_spec(text)
+            except (ImportError, ValueError):
+                spec = None
+            if spec is not None and spec.origin:
+                origin = Path(spec.origin)
+                paths.append(origin.parent if origin.name == "__init__.py" else origin)
+            continue
+        path = Path(text)
+        paths.append(path if path.is_absolute() else Path(config.invocation_params.dir) / path)
+    return paths
+
+
+def _is_conformance_run(config) -> bool:
+    """True when the run collects the conformance suite (its results replace the last run's)."""
+    for path in _arg_paths(config):
+        try:
+            path = path.resolve()
+        except OSError:
+            continue
+        if path == SUITE or SUITE in path.parents or path in SUITE.parents:
+            return True
+    return False
+
+
+def profile_name(config) -> str:
+    """The Hypothesis profile of the conformance tests: --hypothesis-profile, HYPOTHESIS_PROFILE or dev."""
+    return config.getoption("hypothesis_profile", None) or os.environ.get("HYPOTHESIS_PROFILE") or "dev"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    config.addinivalue_line("markers", "conformance: a differential conformance test")
+    state = ConformanceState.from_config(config)
+    config._conformance = state
+    if state.conformance_run:
+        _start_conformance_run(config, state)
+
+
+def _parse_dtypes(config) -> tuple[str, ...]:
+    from .config import DTYPES
+
+    dtypes = tuple(d.strip() for d in config.getoption("dtypes").split(",") if d.strip())
+    bad = [d for d in dtypes if d not in DTYPES]
+    if bad or not dtypes:
+        raise pytest.UsageError(f"--dtypes {config.getoption('dtypes')!r}: unknown {bad or 'empty list'}; "
+                                f"choose from {', '.join(DTYPES)}")
+    return dtypes
+
+
+def _start_conformance_run(config, state) -> None:
+    """Everything a run of the suite needs: options checked, stale results removed, harness, report."""
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    from .harness import Harness, run_header
+    if state.started_run:
+        return
+    state.started_run = True
+    dtypes = _parse_dtypes(config)
+    if config.getoption("call_timeout") <= 0:
+        raise pytest.UsageError(f"--call-timeout {config.getoption('call_timeout')} must be positive")
+    name = profile_name(config)
+    _handle_sigterm_as_interrupt(config)
+    report_dir = state.report_dir
+    # Hypothesis keeps its files (example database, caches) next to the results, not in the
+    # user's working directory; the nightly database lives there too.
+    hypothesis_home = report_dir / ".hypothesis"
+    set_hypothesis_home_dir(hypothesis_home)
+    register_profiles(hypothesis_home)
+    collect_only = config.getoption("collectonly")
+    if not _is_worker(config) and not collect_only:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        # --collect-only runs nothing: it must neither delete the last results nor write a report.
+        for stale in list(report_dir.glob("results*.jsonl")) + [report_dir / "conformance.html"]:
+            stale.unlink(missing_ok=True)
+    state.dtypes = dtypes
+    state.harness = Harness(writer=None, run_id=state.run_id, isolation=config.getoption("isolation"),
+                            precision=config.getoption("precision"), call_timeout=config.getoption("call_timeout"))
+    state.harness.known = _load_known(config)
+    state.header = run_header(
+        state.run_id, state.worker, argv=["pytest", *map(str, config.invocation_params.args)],
+        devices=_devices(config), precision_mode=config.getoption("precision"), hypothesis_profile=name,
+        seed=config.getoption("hypothesis_seed", None),
+        isolation=config.getoption("isolation"), dtypes=list(dtypes))
+    state.targets = _targets(config, state)
+    state.harness.consensus_specs = sorted({t.spec for t in state.targets})
+    if not _is_worker(config) and not collect_only and not config.getoption("no_conformance_report"):
+        from .report.plugin import ReportPlugin
+
+        config.pluginmanager.register(ReportPlugin(report_dir, state.results_path, run_id=state.run_id),
+                                      "conformance-report")
+
+
+def _load_known(config):
+    from . import known as known_module
+
+    options = config.getoption("known_divergences")
+    if "none" in options:
+        if len(options) > 1:
+            raise pytest.UsageError("--known-divergences none (a strict run) cannot be combined with files")
+        return None
+    collections = []
+    try:
+        collections.append(known_module.load_known_divergences(known_module.DEFAULT_PATH))
+        for option in options:
+            path = Path(option)
+            if not path.is_file():
+                raise pytest.UsageError(f"--known-divergences {option}: no such file")
+            collections.append(known_module.load_known_divergences(path))
+        merge = getattr(known_module, "merge_known", None)
+        if merge is not None:
+            known = merge(*collections)
+        else:
+            known = known_module.KnownDivergences([e for c in collections for e in c.entries])
+    except known_module.KnownDivergenceError as err:
+        raise pytest.UsageError(f"--known-divergences: {err}") from None
+    known.precision = config.getoption("precision")
+    return known
+
+
+# ---- SIGTERM ends the run like Ctrl-C ---------------------------------------------------------------
+# pytest handles SIGINT only. CI runners and `timeout` send SIGTERM, whose default action kills the
+# process before pytest_sessionfinish: no run_end record, no conformance.html. Raising
+# KeyboardInterrupt instead gives the same orderly end as Ctrl-C (exit status 2, report written).
+
+
+def _handle_sigterm_as_interrupt(config) -> None:
+    """Until unconfigure, a first SIGTERM raises KeyboardInterrupt; a second gets the previous handler."""
+    if _is_worker(config) or threading.current_thread() is not threading.main_thread():
+        return  # xdist workers are ended by their controller; signals reach the main thread only
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is None:  # installed outside Python: nothing to restore but the default
+        previous = signal.SIG_DFL
+
+    def interrupt(signum, frame):
+        signal.signal(signal.SIGTERM, previous)  # insisting ends the process the usual way
+        raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, previous))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """xdist controller: hand the run id to each worker so their records form one run."""
+    node.workerinput["conformance_run_id"] = node.config._conformance.run_id
+
+
+class ConformanceState:
+    """The run's state, on config._conformance: ids, paths, harness, targets, the record writer."""
+
+    def __init__(self, *, run_id: str, worker: str, report_dir: Path, results_path: Path, conformance_run: bool):
+        self.run_id = run_id
+        self.worker = worker
+        self.report_dir = report_dir
+        self.results_path = results_path
+        self.conformance_run = conformance_run
+        self.started_run = False
+        self.dtypes: tuple[str, ...] = ()
+        self.harness = None
+        self.header = None
+        self.targets: list = []
+        self.writer = None
+        self.selected_specs: set[str] = set()
+        self.started = time.monotonic()
+
+    @classmethod
+    def from_config(cls, config) -> "ConformanceState":
+        report_dir = Path(config.getoption("report_dir"))
+        if _is_worker(config):
+            run_id = config.workerinput["conformance_run_id"]
+            worker = config.workerinput["workerid"]
+            results_path = report_dir / f"results-{worker}.jsonl"
+        else:
+            run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+            worker = "main"
+            results_path = report_dir / "results.jsonl"
+        return cls(run_id=run_id, worker=worker, report_dir=report_dir, results_path=results_path,
+                   conformance_run=_is_conformance_run(config))
+
+    def writer_for(self, config):
+        from .records import RecordWriter
+
+        if self.writer is None:
+            self.writer = RecordWriter(self.results_path)
+            versions, settings = {}, {}
+            for spec in sorted(self.selected_specs or {t.spec for t in self.targets}):
+                impl = self.harness.implementation(spec)
+                try:
+                    versions.update(impl.versions() or {})
+                    for device in _devices(config):
+                        settings[f"{impl.name} ({device})"] = impl.settings(device) or {}
+                except Exception as err:  # a broken versions() must not stop the run
+                    settings[spec] = {"error": f"{type(err).__name__}: {err}"}
+            from hypothesis import settings as hypothesis_settings
+
+            try:
+                self.header.derandomize = bool(hypothesis_settings.get_profile(self.header.hypothesis_profile).derandomize)
+            except Exception:  # an unregistered profile fails in the tests themselves, with Hypothesis' message
+                pass
+            self.header.versions.update(versions)
+            self.header.settings = settings
+            self.header.implementations = sorted(
+                {t.implementation for t in self.targets if not self.selected_specs or t.spec in self.selected_specs})
+            self.writer.write(self.header)
+            self.harness.writer = self.writer
+            self.started = time.monotonic()
+        return self.writer
+
+
+def _devices(config) -> list[str]:
+    device = config.getoption("device")
+    return ["cpu", "cuda"] if device == "all" else [device]
+
+
+def _targets(config, state):
+    from .harness import Target
+    from .registry import BUILTIN, ImplementationLoadError
+    from .vocabulary import OP_NAMES
+
+    specs = list(BUILTIN)
+    names = {spec: spec for spec in specs}
+    invocation_dir = str(config.invocation_params.dir)
+    if config.getoption("impl") and invocation_dir not in sys.path:
+        # `pytest --impl mykernels.conv:MyConv` from the user's repo finds mykernels there, as
+        # `python -m pytest` would; the worker processes inherit this path.
+        sys.path.append(invocation_dir)
+    for spec in config.getoption("impl"):
+        try:
+            impl = state.harness.implementation(spec)
+            if hasattr(impl, "call"):
+                impl.call("versions")  # start the worker: load errors surface now
+        except ImplementationLoadError as err:
+            raise pytest.UsageError(str(err)) from None
+        except Exception as err:
+            raise pytest.UsageError(f"--impl {spec!r} could not be loaded: {type(err).__name__}: {err}") from None
+        if impl.name in names.values():
+            raise pytest.UsageError(f"--impl {spec!r} is named {impl.name!r}, which is taken; give it another name")
+        specs.append(spec)
+        names[spec] = impl.name
+    devices = _devices(config)
+    if "cuda" in devices and not _is_worker(config):
+        _require_some_gpu(state, specs, names)
+    return [Target(op, names[spec], device, spec) for spec in specs for device in devices for op in OP_NAMES]
+
+
+def _require_some_gpu(state, specs, names):
+    """--device cuda: stop with a usage error when no implementation can use a GPU, saying why for each."""
+    from .config import ConvConfig
+
+    probe = ConvConfig(ndim=1, in_size=(1,), kernel=(1,))
+    reasons = {}
+    for spec in specs:
+        try:
+            reasons[names[spec]] = state.harness.implementation(spec).supports(probe, "cuda")
+        except Exception as err:
+            reasons[names[spec]] = f"{type(err).__name__}: {err}"
+    if all(reason is not None for reason in reasons.values()):
+        lines = "\n".join(f"  {name}: {reason}" for name, reason in reasons.items())
+        raise pytest.UsageError(f"--device cuda: no implementation can use a GPU on this machine:\n{lines}\n"
+                                f"Run on a machine with a CUDA GPU and CUDA builds of the frameworks "
+                                f"(see README, 'GPU runs'), or use --device cpu.")
+
+
+def pytest_generate_tests(metafunc):
+    if "target" not in metafunc.fixturenames:
+        return
+    state = metafunc.config._conformance
+    if not state.conformance_run:  # the suite collected through a path the command line did not name
+        state.conformance_run = True
+        _start_conformance_run(metafunc.config, state)
+    metafunc.parametrize("target", state.targets, ids=[t.id for t in state.targets])
+
+
+def pytest_terminal_summary(terminalreporter):
+    state = getattr(terminalreporter.config, "_conformance", None)
+    known = state.harness.known if state is not None and state.harness is not None else None
+    if known is None or state.writer is None or _is_worker(terminalreporter.config):
+        return
+    rows = known.status_record(state.run_id)["entries"]
+    stale = [r for r in rows if r["state"] == "fixed upstream?"]
+    reproduced = [r for r in rows if r["state"] == "reproduced"]
+    if reproduced:
+        terminalreporter.write_line("known divergences reproduced: " + ", ".join(
+            f"{r['id']} x{r['reproduced']}" for r in reproduced))
+    for row in stale:
+        terminalreporter.write_line(f"known divergence {row['id']} matched {row['matched']} examples but did not "
+                                    f"reproduce: fixed upstream? ({row['summary']})", yellow=True)
+    if not terminalreporter.config.option.keyword:
+        devices = set(_devices(terminalreporter.config))
+        by_id = {entry.id: entry for entry in known.entries}
+        unmatched = [r["id"] for r in rows if r["state"] == "matched nothing collected"
+                     and _device_condition(by_id[r["id"]]) & devices]
+        if unmatched and state.harness._implementations:
+            terminalreporter.write_line("known divergences that matched nothing in this run: " + ", ".join(unmatched))
+
+
+def _device_condition(entry) -> set[str]:
+    device = entry.when.get("device", ["cpu", "cuda"])
+    return {device} if isinstance(device, str) else set(device)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    """Remember which implementations the selected tests use: only those are asked for versions."""
+    state = getattr(config, "_conformance", None)
+    if state is None:
+        return
+    for item in items:
+        target = getattr(item, "callspec", None) and item.callspec.params.get("target")
+        if target is not None:
+            state.selected_specs.add(target.spec)
+
+
+@pytest.fixture
+def conformance(request):
+    """The run's state: harness, dtypes, writer (opened on first use)."""
+    state = request.config._conformance
+    state.writer_for(request.config)
+    return state
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session, exitstatus):
+    """Close the harness and write run_end before the report plugin renders (it runs trylast)."""
+    from .records import KnownDivergencesRecord, KnownDivergenceState, RunEndRecord
+
+    state = getattr(session.config, "_conformance", None)
+    if state is None or state.harness is None:
+        return
+    state.harness.close()
+    if state.writer is None:
+        return
+    known = state.harness.known
+    if known is not None and known.entries:
+        rows = known.status_record(state.run_id)["entries"]
+        fields = set(KnownDivergenceState.__dataclass_fields__)
+        state.writer.write(KnownDivergencesRecord(
+            run_id=state.run_id, entries=[KnownDivergenceState(**{k: v for k, v in row.items() if k in fields})
+                                          for row in rows]))
+    state.writer.write(RunEndRecord(
+        run_id=state.run_id, worker=state.worker, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        duration_s=round(time.monotonic() - state.started, 3), exitstatus=int(exitstatus),
+        interrupted=int(exitstatus) == 2))
+    state.writer.close()

@@ -1,0 +1,196 @@
+"""The package as a kernel author uses it: `pip install .` into a fresh venv, a module of their own, and
+`pytest --pyargs conformance.suite --impl mymod:MyConv` from a directory outside the repository.
+
+The venv holds only what `pip install .` puts there (no extras, no pytest-xdist, not editable), so
+these tests fail if the plugin's wiring lives outside the package, if an xdist hook is required, or
+if an existing --report-dir makes pytest lose the options. Building the venv takes a minute; it is
+built once per session. Set CONFORMANCE_SKIP_VENV_TESTS=1 to skip them (e.g. offline).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_LIMIT_S = 300
+
+pytestmark = pytest.mark.skipif(os.environ.get("CONFORMANCE_SKIP_VENV_TESTS") == "1",
+                                reason="CONFORMANCE_SKIP_VENV_TESTS=1")
+
+USER_MODULE = textwrap.dedent('''
+    """A user's own kernels, written against the README's plugin section."""
+    import numpy as np
+
+    from conformance import Implementation
+    from conformance.dtypes import to_storage
+    from references.numpy.im2col import Im2colReference
+
+    _ref = Im2colReference()
+
+
+    class MyConv(Implementation):
+        """Correct: im2col, results rounded to the config's dtype."""
+        name = "myconv"
+
+        def forward(self, config, x, w, b=None, device="cpu"):
+            return to_storage(_ref.forward(config, x, w, b), config.dtype)
+
+        def vjp(self, config, x, w, b, grad_out, device="cpu"):
+            return tuple(None if g is None else to_storage(g, config.dtype)
+                         for g in _ref.vjp(config, x, w, b, grad_out))
+
+
+    class BuggyConv(MyConv):
+        """Drops the bias."""
+        name = "buggyconv"
+
+        def forward(self, config, x, w, b=None, device="cpu"):
+            return super().forward(config, x, w, None, device)
+
+
+    class NarrowConv(MyConv):
+        """Declares bias, groups and strides unsupported: a large part of the space."""
+        name = "narrowconv"
+
+        def supports(self, config, device="cpu"):
+            if config.bias:
+                return "narrowconv: no bias yet"
+            if config.groups > 1:
+                return "narrowconv: no groups yet"
+            if any(s > 1 for s in config.stride):
+                return "narrowconv: no strides yet"
+            return super().supports(config, device)
+
+
+    class ForwardOnly(Implementation):
+        """An inference runtime: forward only, float32 and float16 only."""
+        name = "forwardonly"
+        dtypes = ("float32", "float16")
+
+        def forward(self, config, x, w, b=None, device="cpu"):
+            return to_storage(_ref.forward(config, x, w, b), config.dtype)
+
+
+    class UnroundedBfloat16(MyConv):
+        """Returns "bfloat16" results that were never rounded to bfloat16."""
+        name = "unrounded"
+        dtypes = ("bfloat16",)
+
+        def forward(self, config, x, w, b=None, device="cpu"):
+            return np.asarray(_ref.forward(config, x, w, b), np.float32)
+''')
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory) -> Path:
+    """A fresh venv with `pip install <repo>` (not editable, no extras); returns its python."""
+    home = tmp_path_factory.mktemp("venv")
+    venv.EnvBuilder(with_pip=True).create(home)
+    python = home / "bin" / "python"
+    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(ROOT)],
+                          capture_output=True, text=True, timeout=900)
+    if done.returncode:
+        pytest.fail(f"pip install {ROOT} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return python
+
+
+@pytest.fixture
+def user_repo(tmp_path) -> Path:
+    """A user's repository outside ours, with their module in it."""
+    repo = tmp_path / "user-repo"
+    repo.mkdir()
+    (repo / "mymod.py").write_text(USER_MODULE)
+    return repo
+
+
+def run_suite(python: Path, cwd: Path, *args: str, examples: int = 8):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HYPOTHESIS_", "PYTEST_", "PYTHON"))}
+    env.update(CONFORMANCE_MAX_EXAMPLES=str(examples), NO_COLOR="1")
+    pytest_exe = python.parent / "pytest"  # the console script, as a user types it: cwd not on sys.path
+    command = [str(pytest_exe), "--pyargs", "conformance.suite", "-q", "-p", "no:cacheprovider",
+               "--hypothesis-profile", "ci", *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=RUN_LIMIT_S)
+
+
+def records(report_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (report_dir / "results.jsonl").read_text().splitlines() if line.strip()]
+
+
+def test_venv_has_no_xdist_and_no_checkout(installed):
+    probe = subprocess.run([str(installed), "-c", "import importlib.util, conformance; "
+                            "print(importlib.util.find_spec('xdist') is None, conformance.__file__)"],
+                           capture_output=True, text=True, cwd="/")
+    no_xdist, location = probe.stdout.split()
+    assert no_xdist == "True"
+    assert str(ROOT) not in location, "the venv must use the installed copy, not the checkout"
+
+
+def test_plugin_runs_twice_into_an_existing_report_dir(installed, user_repo):
+    for attempt in (1, 2):  # the second time, `out` exists: pytest must still know --report-dir
+        done = run_suite(installed, user_repo, "--impl", "mymod:MyConv", "-k", "myconv", "--report-dir", "out")
+        assert done.returncode == 0, f"attempt {attempt}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        # forward, gradient, determinism and invalid calls run; jvp and double_vjp (no methods) are skipped
+        assert "24 passed, 12 skipped" in done.stdout, done.stdout[-2000:]
+    checks = [r for r in records(user_repo / "out") if r["type"] == "check"]
+    assert checks and {r["status"] for r in checks} == {"pass"}
+    page = (user_repo / "out" / "conformance.html").read_text()
+    # The command line shows as a command line, not spaced-out letters.
+    assert "pytest --pyargs conformance.suite -q" in page
+    assert not (user_repo / ".hypothesis").exists(), "Hypothesis wrote into the user's working directory"
+
+
+def test_buggy_kernel_exits_1_with_its_finding(installed, user_repo):
+    done = run_suite(installed, user_repo, "--impl", "mymod:BuggyConv", "-k", "buggyconv and test_forward and conv1d",
+                     "--report-dir", "out")
+    assert done.returncode == 1, done.stdout[-3000:]
+    failing = [r for r in records(user_repo / "out") if r["type"] == "check" and r["status"] == "mismatch"]
+    assert failing and failing[0]["implementation"] == "buggyconv" and failing[0]["kind"] == "value"
+    final = next(r for r in failing if r.get("minimal"))
+    # No framework is installed in this venv: they are "not installed" in the consensus, never an error.
+    assert {final["consensus"][name] for name in ("torch", "jax", "tensorflow")} == {"not installed"}, final["consensus"]
+    assert {final["consensus"][name] for name in ("naive", "im2col", "matrix")} == {"pass"}
+    page = (user_repo / "out" / "conformance.html").read_text()
+    assert "buggyconv" in page and "mismatch" in page and "not installed" in page
+
+
+def test_narrow_kernel_runs_its_other_examples(installed, user_repo):
+    done = run_suite(installed, user_repo, "--impl", "mymod:NarrowConv", "-k",
+                     "(test_forward or test_gradient) and narrowconv and conv2d and not transpose",
+                     "--report-dir", "out", examples=30)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "skipped" not in done.stdout, done.stdout[-2000:]
+    summaries = {r["test_id"]: r for r in records(user_repo / "out") if r["type"] == "summary"}
+    for test in ("test_forward[conv2d-narrowconv-cpu]", "test_gradient[conv2d-narrowconv-cpu]"):
+        summary = summaries[test]
+        assert 0 < summary["examples_run"] < summary["examples"], summary
+        assert summary["skipped"] is None
+        assert summary["counts"]["grad_input" if "gradient" in test else "forward"]["pass"] == summary["examples_run"]
+
+
+def test_forward_only_runtime_has_no_finding(installed, user_repo):
+    done = run_suite(installed, user_repo, "--impl", "mymod:ForwardOnly", "-k", "forwardonly", "--report-dir", "out")
+    assert done.returncode == 0, done.stdout[-3000:]
+    # forward, determinism and invalid calls run; gradient, jvp and double_vjp are skipped with the reason
+    assert "18 passed, 18 skipped" in done.stdout, done.stdout[-2000:]
+    recs = records(user_repo / "out")
+    checks = [r for r in recs if r["type"] == "check"]
+    assert {r["status"] for r in checks if r["test_id"].startswith("test_forward")} == {"pass"}
+    assert {r["config"]["dtype"] for r in checks} <= {"float32", "float16"}  # drawn from what it declares
+    gradients = [r for r in recs if r["type"] == "summary" and r["test_id"].startswith("test_gradient")]
+    assert len(gradients) == 6 and all("forwardonly: no vjp()" in (r["skipped"] or "") for r in gradients), gradients
+
+
+def test_unrounded_bfloat16_is_flagged(installed, user_repo):
+    done = run_suite(installed, user_repo, "--impl", "mymod:UnroundedBfloat16", "-k", "unrounded and test_forward and conv1d",
+                     "--report-dir", "out")
+    assert done.returncode == 1, done.stdout[-3000:]
+    failing = [r for r in records(user_repo / "out") if r["type"] == "check" and r["status"] == "mismatch"]
+    assert failing and {r["kind"] for r in failing} == {"dtype"}
+    assert "not a bfloat16 value" in failing[0]["message"]
