@@ -5,4 +5,4 @@ package, so its options exist wherever pytest runs. This line also loads it in a
 not installed (PYTHONPATH=. pytest); where the entry point already loaded it, it is a no-op.
 """
 
-pytest_plugins = ("conformance.pytest_plugin",)
+pytest_plugins = ("conformance.pytest_plugin", "conformance.sharding")

@@ -106,10 +106,13 @@ class Outcome:
 
 def repro_command(spec: str, device: str, kind: str, case: ConvCase) -> str:
     config_json = json.dumps(case.config.to_dict(), sort_keys=True, separators=(",", ":"))
-    return (
+    command = (
         f"python -m conformance repro {shlex.quote(spec)} --device {device} --check {kind} "
         f"--seed {case.data_seed} --values {case.value_profile} --config {shlex.quote(config_json)}"
     )
+    if getattr(case, "rule", None):  # an invalid call: the rule it breaks and its weight's shape
+        command += f" --rule {shlex.quote(case.rule)} --weight-shape {shlex.quote(json.dumps(list(case.weight_shape)))}"
+    return command
 
 
 @dataclass

@@ -372,16 +372,19 @@ def _device_condition(entry) -> set[str]:
     return {device} if isinstance(device, str) else set(device)
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(session, config, items):
-    """Remember which implementations the selected tests use: only those are asked for versions."""
+    """Remember which implementations the selected tests use (after -k, -m and --shard deselected
+    theirs): only those are asked for versions."""
+    result = yield
     state = getattr(config, "_conformance", None)
     if state is None:
-        return
+        return result
     for item in items:
         target = getattr(item, "callspec", None) and item.callspec.params.get("target")
         if target is not None:
             state.selected_specs.add(target.spec)
+    return result
 
 
 @pytest.fixture

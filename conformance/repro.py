@@ -7,6 +7,7 @@ prints the verdict of each check with its statistics. Exit status: 0 pass, 1 fin
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from .checks import CHECK_KINDS
@@ -23,17 +24,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="the data seed of the example")
     parser.add_argument("--values", default="normal", help="the value profile: normal, small_int or mixed")
     parser.add_argument("--precision", default="default", choices=("default", "highest"))
+    parser.add_argument("--rule", default=None, help="check kind 'invalid': the validity rule the config breaks")
+    parser.add_argument("--weight-shape", default=None, help="check kind 'invalid': the weight's shape, as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
     from .config import ConvConfig, InvalidConfig
     from .harness import Harness, Target
     from .registry import BUILTIN, ImplementationLoadError
-    from .strategies import VALUE_PROFILES, ConvCase
+    from .strategies import VALUE_PROFILES, ConvCase, InvalidCase
 
+    invalid = CHECK_KINDS[args.check].raising_passes
     try:
-        config = ConvConfig.from_json(args.config)
-    except (InvalidConfig, TypeError) as err:
+        config = ConvConfig.from_json(args.config) if not invalid else ConvConfig.unchecked(**json.loads(args.config))
+    except (InvalidConfig, TypeError, ValueError) as err:
         print(f"repro: invalid --config: {err}", file=sys.stderr)
         return 2
     if not 0 <= args.seed < 2**32:  # the range the strategies draw data seeds from
@@ -54,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     name = impl.name if args.implementation not in BUILTIN else args.implementation
     target = Target(config.op_name, name, args.device, args.implementation)
-    case = ConvCase(config, args.seed, args.values)
+    if invalid:
+        weight_shape = tuple(json.loads(args.weight_shape)) if args.weight_shape else config.weight_shape
+        case = InvalidCase(config, args.rule or "?", weight_shape, args.seed, args.values)
+    else:
+        case = ConvCase(config, args.seed, args.values)
     print(f"{name} {config} on {args.device} [data seed {args.seed}, {args.values} values]")
     outcome = harness.check(target, args.check, case, test_id="repro")
     for record in outcome.records:

@@ -5,8 +5,8 @@
     python -m conformance.sharding durations reports/results*.jsonl -o durations.json
     python -m conformance.sharding plan durations.json --shards 2 4 8
 
-The K shards of one collection are disjoint and together are the whole collection (after -k and
--m: sharding runs last), and every process computes the same split from the same ids, so xdist
+The K shards of one collection are disjoint and together are the whole collection (what -k and
+-m selected: the hook is trylast, after theirs), and every process computes the same split from the same ids, so xdist
 workers and the K CI jobs agree without talking to each other.
 
 The rule (rendezvous hashing with a cost cap):
@@ -19,8 +19,11 @@ The rule (rendezvous hashing with a cost cap):
   tests (each at least HEAVY_SHARE of the mean shard cost) first, then the others, each group in
   the order of sha256(key); placing the few heavy ones first leaves the small ones to fill the gaps.
 - A key's shard depends only on the keys placed before it and their costs, and most keys get
-  their first choice, so adding 10% new tests moves a few percent of the old ones (tests/test_sharding.py
-  measures it) while no shard costs more than CAP_FACTOR x the mean unless one test alone does.
+  their first choice, so adding 10% new tests moves a few percent of the old ones, while a shard
+  costs at most about CAP_FACTOR x the mean (more only when one test alone does, or when the last
+  keys find no room). Measured on benchmarks/durations.json (216 tests; tests/test_sharding.py
+  asserts it): max/mean 1.10 for K = 2, 3, 4, 8; adding 10% new tests moved 3-6% of the old
+  ones (at most 9% over 10 draws of the new tests).
 
 The expected cost of a test is its measured duration in seconds when --shard-durations gives a
 file ({test id or node id: seconds}: what `python -m conformance.sharding durations` builds from

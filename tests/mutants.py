@@ -173,7 +173,7 @@ def _transposed_weight_layout(c, y, x, w, b):
 
 
 def _crash_on_stride_3(c, y, x, w, b):
-    if 3 in c.stride:
+    if max(c.stride) >= 3:  # stride 3 or more (the ci profile reaches stride 4 sooner than 3 in conv1d)
         os.kill(os.getpid(), signal.SIGABRT)
     return y
 
@@ -275,7 +275,7 @@ def correct():
 
 def crashes_on_stride_3():
     return Mutant("crashes_on_stride_3", forward_change=_crash_on_stride_3,
-                  description="aborts the process whenever a stride is 3")
+                  description="aborts the process whenever a stride is 3 or more")
 
 
 def hangs_on_dilation_3():

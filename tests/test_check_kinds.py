@@ -132,3 +132,22 @@ def test_correct_plugin_is_never_flagged_by_the_new_kinds(tmp_path):
     assert statuses == {"pass"}, statuses
     rules = {r["rule"] for r in records if r["type"] == "check" and r["check"] == "invalid_call"}
     assert len(rules) >= 4, rules  # several rules drawn, each refused
+
+
+def test_report_shows_error_parity_and_repeatability():
+    from conformance.records import CheckRecord, ReadResult
+    from conformance.report.model import build_model
+
+    def record(impl, check, status, rule=None, message="", kind=None):
+        return CheckRecord(run_id="r", test_id=f"t[conv1d-{impl}-cpu]", implementation=impl, op="conv1d",
+                           device="cpu", check=check, status=status, kind=kind, rule=rule, message=message)
+
+    records = [record("a", "invalid_call", "pass", "stride >= 1", "raised RuntimeError: non-positive stride"),
+               record("b", "invalid_call", "mismatch", "stride >= 1", kind="accepted"),
+               record("a", "determinism", "pass"), record("b", "determinism", "mismatch", kind="value")]
+    model = build_model(ReadResult(records=records))
+    parity = {row["implementation"]: row["cells"][0] for row in model["error_parity"]["rows"]}
+    assert model["error_parity"]["rules"] == ["stride >= 1"]
+    assert parity["a"]["state"] == "pass" and "non-positive stride" in parity["a"]["text"]
+    assert parity["b"]["state"] == "mismatch" and parity["b"]["text"].startswith("accepts")
+    assert {(r["implementation"], r["repeatable"]) for r in model["repeatability"]} == {("a", True), ("b", False)}

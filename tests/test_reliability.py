@@ -106,14 +106,14 @@ def misbehaving_run(tmp_path_factory) -> Run:
     impls = [arg for spec in MISBEHAVING for arg in ("--impl", spec)]
     names = " or ".join(spec.partition(":")[2] for spec in MISBEHAVING)
     return run_suite(tmp_path_factory.mktemp("misbehaving"), *impls, "--call-timeout", str(CALL_TIMEOUT_S),
-                     "-k", f"(test_forward or test_gradient) and conv1d and (naive or {names})", examples=10,
+                     "-k", f"(test_forward or test_gradient) and conv1d and (naive or {names})", examples=45,
                      profile="ci-no-shrink")
 
 
 FINDINGS = [
     # (test, status, kind, message substring, what the config must show)
     pytest.param(node_name("forward", "crashes_on_stride_3"), "crash", None, "killed by signal SIGABRT (6)",
-                 lambda c: 3 in c["stride"], id="crash:SIGABRT-on-stride=3"),
+                 lambda c: max(c["stride"]) >= 3, id="crash:SIGABRT-on-stride=3"),
     pytest.param(node_name("forward", "hangs_on_dilation_3"), "timeout", None,
                  f"did not return within {CALL_TIMEOUT_S} s", lambda c: 3 in c["dilation"],
                  id="hang:timeout-on-dilation=3"),

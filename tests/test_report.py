@@ -521,7 +521,7 @@ def test_one_divergence_in_several_op_families_is_one_card_on_the_smallest_confi
 
 
 MISMATCH_TITLES = [("shape", "shape mismatch"), ("nonfinite", "nonfinite mismatch"), ("value", "value mismatch"),
-                   ("dtype", "result not in bfloat16")]
+                   ("dtype", "result not in bfloat16"), ("accepted", "accepts an invalid call")]
 
 
 @pytest.mark.parametrize("kind, how", [pytest.param(k, h, id=k) for k, h in MISMATCH_TITLES])

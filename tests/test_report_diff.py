@@ -51,7 +51,7 @@ def test_new_fixed_still_and_not_run():
     assert _labels(diff.still_failing) == ["k3 conv1d cpu forward: error"]
     assert _labels(diff.not_run) == ["k4 conv3d cpu forward: crash"]
     assert diff.exit_status == 1
-    assert diff.headline() == "1 new failures, 1 fixed, 1 still failing, 1 not run tonight"
+    assert diff.headline() == "1 new failure, 1 fixed, 1 still failing, 1 not run tonight"
 
 
 def test_another_status_at_the_same_place_is_new_and_the_old_one_fixed():
@@ -167,8 +167,8 @@ def test_a_new_failure_and_a_fix_between_two_nights(nights):
     out = tmp_path / "diff" / "conformance.html"
     result = _report(night2, night1, out)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "1 new failures, 1 fixed, 0 still failing, 0 not run tonight" in result.stdout
-    assert "new failures: k2 conv1d cpu forward: mismatch (value)" in result.stdout
+    assert "1 new failure, 1 fixed, 0 still failing, 0 not run tonight" in result.stdout
+    assert "new: k2 conv1d cpu forward: mismatch (value)" in result.stdout
     assert "fixed: k1 conv1d cpu forward: mismatch (value)" in result.stdout
     page = out.read_text()
     section = page[page.index('id="conformance-diff"'):page.index("</section>", page.index('id="conformance-diff"'))]

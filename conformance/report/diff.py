@@ -91,7 +91,7 @@ class ReportDiff:
     not_run: list[DiffEntry] = field(default_factory=list)
     baseline_sources: list[str] = field(default_factory=list)
 
-    LISTS = (("new", "new failures"), ("fixed", "fixed"), ("still_failing", "still failing"),
+    LISTS = (("new", "new"), ("fixed", "fixed"), ("still_failing", "still failing"),
              ("not_run", "not run tonight"))
 
     @property
@@ -100,7 +100,11 @@ class ReportDiff:
         return 1 if self.new else 0
 
     def headline(self) -> str:
-        return ", ".join(f"{len(getattr(self, name))} {label}" for name, label in self.LISTS)
+        """"1 new failure, 2 fixed, 0 still failing, 0 not run tonight"."""
+        n_new = len(self.new)
+        parts = [f"{n_new} new failure{'s' * (n_new != 1)}"]
+        parts += [f"{len(getattr(self, name))} {label}" for name, label in self.LISTS[1:]]
+        return ", ".join(parts)
 
     def lines(self) -> list[str]:
         """What stdout shows: the headline, then one line per finding, list by list."""
@@ -115,7 +119,8 @@ class ReportDiff:
     def to_dict(self) -> dict[str, Any]:
         return {"headline": self.headline(), "state": "fail" if self.new else "pass",
                 "baseline_sources": list(self.baseline_sources),
-                "lists": [{"name": name, "label": label, "entries": [e.to_dict() for e in getattr(self, name)]}
+                "lists": [{"name": name, "title": "New failures" if name == "new" else label.capitalize(),
+                           "entries": [e.to_dict() for e in getattr(self, name)]}
                           for name, label in self.LISTS]}
 
 

@@ -30,6 +30,7 @@ from ..coverage import FEATURES, features_of
 from ..records import CheckRecord, KnownDivergencesRecord, ReadResult, RunEndRecord, RunRecord, SummaryRecord
 from ..vocabulary import FAILING_STATUSES, KNOWN, PASS, STATUSES, UNSUPPORTED, op_family
 from .findings import CONSENSUS, HEAT_LEGEND, SHRINK, build_findings, config_of, example_key, ops_in_order
+from .parity import error_parity, repeatability
 from .run_info import run_info
 
 __all__ = ["MAX_MALFORMED_SHOWN", "REASON_CHARS", "build_model"]
@@ -67,6 +68,8 @@ def build_model(read_result: ReadResult, *, title: str | None = None, sources: I
         "matrix": matrix,
         "findings": findings,
         "capabilities": _capabilities(cells),
+        "error_parity": error_parity(checks),
+        "repeatability": repeatability(checks),
         "known_divergences": _known_divergences(by_type[KnownDivergencesRecord]),
         "coverage": _coverage(coverage, examples_run),
         "malformed": {
