@@ -30,9 +30,8 @@ from .arithmetic import Arithmetic
 from .config import ConvConfig
 from .dtypes import SMALLEST_SUBNORMAL, UNIT_ROUNDOFF
 
-__all__ = ["CHECKS", "gamma", "reduction_lengths", "error_bound"]
+__all__ = ["gamma", "reduction_lengths", "error_bound"]
 
-CHECKS = ("forward", "grad_input", "grad_weight", "grad_bias")
 
 _ORACLE_UNIT_ROUNDOFF = UNIT_ROUNDOFF["float64"]
 

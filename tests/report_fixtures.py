@@ -30,6 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from conformance.checks import FORWARD, GRADIENT
 from conformance.config import ConvConfig, InvalidConfig
 from conformance.coverage import features_of
 from conformance.records import CheckRecord, KnownDivergencesRecord, KnownDivergenceState, Record, RunEndRecord, RunRecord, SummaryRecord, to_json
@@ -42,7 +43,7 @@ __all__ = [
 
 OPS = OP_NAMES
 RUN_ID = "20261122T212400Z-4f1c"
-CHECKS = ("forward", "grad_input", "grad_weight", "grad_bias")
+CHECKS = FORWARD.results + GRADIENT.results  # conformance.checks states them
 IMPLEMENTATIONS = {"naive": ("cpu",), "im2col": ("cpu",), "torch": ("cpu", "cuda"), "jax": ("cpu",),
                    "onnxruntime": ("cpu",), "tensorflow": ("cpu",)}
 VERSIONS = {"numpy": "2.4.0", "torch": "2.13.0", "jax": "0.10.2", "tensorflow": "2.21.0", "onnxruntime": "1.23.0",

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from conformance import Arithmetic, ConvConfig, default_arithmetic, get_implementation
 from conformance.ceilings import ceiling_verdict, probabilistic_gamma, resolve_arithmetic, within_ceiling
+from conformance.checks import FORWARD, GRADIENT
 from conformance.compare import Verdict, compare
 from conformance.dtypes import UNIT_ROUNDOFF, round_to_dtype, to_storage
 from conformance.known import load_known_divergences, merge_known
@@ -30,7 +31,7 @@ from conformance.tolerance import gamma, reduction_lengths
 from tests.mutants_precision import DOUBLED_FROM, USER_ENTRY, DoubledGradWeight
 
 HALF_ENTRY = {"accumulation": "dtype", "output": "dtype"}
-CHECKS = ("forward", "grad_input", "grad_weight", "grad_bias")
+CHECKS = FORWARD.results + GRADIENT.results  # conformance.checks states them
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,12 @@ from hypothesis import strategies as st
 
 from conformance import ConvConfig, get_implementation
 from conformance.arithmetic import FLOAT64
+from conformance.checks import FORWARD, GRADIENT
 from conformance.strategies import conv_cases
 from conformance.tolerance import error_bound, reduction_lengths
 
 REFERENCES = ("naive", "im2col", "matrix")
-CHECKS = ("forward", "grad_input", "grad_weight", "grad_bias")
+CHECKS = FORWARD.results + GRADIENT.results  # conformance.checks states them
 
 
 def run_all(impl, config, t):
