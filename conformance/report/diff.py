@@ -23,7 +23,6 @@ autoescaped template (diff.html.j2), right after the page's opening <body> tag.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,7 +238,7 @@ def insert_after_body(page: str, section: str) -> str:
 def write_report_with_diff(results: list[str], baseline: list[str], out_path: str, *, title: str | None = None):
     """Render the report of `results` to out_path with the diff against `baseline` at the top of
     its body; returns (ReportSummary, ReportDiff). Bad input raises ReportInputError."""
-    from .render import render_records
+    from .render import _write_atomically, render_records
 
     tonight = read_results(results, what="results")
     before = read_results(baseline, what="baseline")
@@ -247,18 +246,5 @@ def write_report_with_diff(results: list[str], baseline: list[str], out_path: st
     diff = compute_diff(tonight, before, baseline_sources=baseline)
     out = Path(out_path)
     page = insert_after_body(out.read_text(encoding="utf-8"), render_diff_section(diff))
-    _replace_file(out, page)
+    _write_atomically(out, page)
     return summary, diff
-
-
-def _replace_file(out: Path, text: str) -> None:
-    """Write through a temporary file in the same folder: a reader never sees half a page."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=str(out.parent))
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, out)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
