@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..checks import CHECK_KINDS
-from ..records import CheckRecord, ReadResult, SummaryRecord, read_records
+from ..records import CheckRecord, ReadResult, SummaryRecord
 from ..vocabulary import FAILING_STATUSES, OP_NAMES, UNSUPPORTED
 
 __all__ = ["DiffEntry", "FindingKey", "ReportDiff", "compute_diff", "insert_after_body", "read_results",
@@ -198,22 +198,14 @@ def compute_diff(tonight: ReadResult, baseline: ReadResult, *, baseline_sources:
 def read_results(paths: Iterable[str | os.PathLike], *, what: str = "results") -> ReadResult:
     """All records of the files, merged; ReportInputError (one line) for a file that is missing,
     unreadable or holds no record."""
-    from .render import ReportInputError, check_readable
+    from .render import ReportInputError, read_into
 
     merged = ReadResult()
     paths = list(paths)
     if not paths:
         raise ReportInputError(f"no {what} files given")
     for path in paths:
-        check_readable(path)
-        try:
-            result = read_records([path])
-        except OSError as err:
-            raise ReportInputError(f"{path}: cannot read it ({err.strerror or err})") from None
-        if not result.records:
-            raise ReportInputError(f"no records in {path} ({what}): is this a results.jsonl?")
-        merged.records.extend(result.records)
-        merged.malformed.extend(result.malformed)
+        read_into(merged, path, what)
     return merged
 
 

@@ -77,18 +77,19 @@ def render_report(paths: list[str], out_path: str, *, title: str | None = None) 
     merged = ReadResult()
     with _gc_paused():
         for path in paths:
-            _read_into(merged, path)
+            read_into(merged, path)
     return render_records(merged, out_path, title=title, sources=[str(p) for p in paths])
 
 
-def _read_into(merged: ReadResult, path: str) -> None:
+def read_into(merged: ReadResult, path: str, what: str = "") -> None:
+    """Add the records of one results file to `merged`; ReportInputError when it is unreadable or empty."""
     check_readable(path)
     try:
         result = read_records([path])
     except OSError as err:
         raise ReportInputError(f"{path}: cannot read it ({err.strerror or err})") from None
     if not result.records:
-        raise ReportInputError(f"no records in {path}: is this a results.jsonl?")
+        raise ReportInputError(f"no records in {path}{f' ({what})' if what else ''}: is this a results.jsonl?")
     merged.records.extend(result.records)
     merged.malformed.extend(result.malformed)
 
