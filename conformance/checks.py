@@ -29,7 +29,7 @@ import numpy as np
 
 from .compare import Verdict, bitwise_difference
 from .config import ConvConfig
-from .tolerance import reduction_lengths
+from .tolerance import padding_fold_roundings, reduction_lengths
 
 __all__ = ["CheckKind", "CHECK_KINDS", "FORWARD", "GRADIENT", "JVP", "DOUBLE_VJP", "DETERMINISM", "INVALID",
            "check_kind", "RESULT_NAMES", "ConvInputs"]
@@ -105,6 +105,7 @@ GRADIENT = CheckKind(
     expected=lambda ref, config, t: dict(zip(_GRADIENTS, ref.vjp(config, t.x, t.w, t.b, t.grad_out))),
     label="gradient (VJP)",
     applies=_has_bias,
+    partial_roundings=lambda config: {"grad_input": padding_fold_roundings(config)},
     returns="a tuple (grad_x, grad_w, grad_b or None)",
 )
 
@@ -155,7 +156,8 @@ DOUBLE_VJP = CheckKind(
                                                                      t.ggx, t.ggw, t.ggb))),
     label="double backward (VJP of the VJP)",
     reduction_lengths=_double_vjp_lengths,
-    partial_roundings=lambda config: {"double_vjp_grad_out": _COMPOSED_ROUNDINGS},
+    partial_roundings=lambda config: {"double_vjp_grad_out": _COMPOSED_ROUNDINGS,
+                                      "double_vjp_input": padding_fold_roundings(config)},
     returns="a tuple (x_bar, w_bar, g_bar)",
     budget=0.3,
 )

@@ -17,7 +17,19 @@ Decisions where the frameworks differ:
   then "same" means output = ceil(in / stride), a different padding rule). The odd extra pad of
   "same" goes at the end (hi side), as PyTorch, TensorFlow and JAX all do.
 - "same" is defined for ordinary convolution only; "valid" (no padding) is accepted for both.
-- batch may be 0 (an empty batch is a valid call in PyTorch); every other size must be positive.
+- batch may be 0 (an empty batch is a valid call in PyTorch), and so may in_channels for an ordinary
+  convolution; every other size must be positive. Measured on torch 2.13: out_channels 0 is
+  refused ("expected weight to be at least 1 at dimension 0"), transposed convolution refuses
+  in_channels 0 too, a spatial size 0 is refused ("Only zero batch or zero channel inputs are
+  supported"), and F.pad's reflect and replicate modes refuse zero channels.
+- padding_mode (PyTorch's nn.Conv*d): the input is padded by the mode with resolved_padding, then
+  convolved without padding; ordinary convolution only ("Only 'zeros' padding mode is supported for
+  ConvTranspose2d"). Measured limits: reflect needs each pad < the input size ("Padding size should
+  be less than the corresponding input dimension"), circular each pad <= the input size ("Padding
+  value causes wrapping around more than once"), replicate has none.
+- batched=False: x is (C_in, *in_size) and the result (C_out, *out_size), as PyTorch accepts for
+  every op family; batch is then 1.
+- memory_format: the strides of the arrays an implementation receives (conformance.layouts).
 """
 
 from __future__ import annotations
@@ -35,12 +47,16 @@ __all__ = [
     "AXES",
     "Axis",
     "DTYPES",
+    "MEMORY_FORMATS",
+    "PADDING_MODES",
     "ConvConfig",
     "InvalidConfig",
     "PaddingSpec",
 ]
 
 DTYPES = ("float64", "float32", "float16", "bfloat16")
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+MEMORY_FORMATS = ("contiguous", "channels_last", "strided")
 
 PaddingSpec = Union[str, tuple[tuple[int, int], ...]]
 
@@ -130,6 +146,9 @@ class ConvConfig:
     - padding: (lo, hi) pairs per dim, an int or a tuple of ints (symmetric), or "same" / "valid".
     - bias: whether a bias (C_out,) is added.
     - dtype: "float64", "float32", "float16" or "bfloat16".
+    - padding_mode: "zeros", "reflect", "replicate" or "circular" (ordinary convolution only).
+    - memory_format: "contiguous", "channels_last" or "strided": the layout of the arrays handed over.
+    - batched: False for an unbatched call, x (C_in, *in_size); batch is then 1.
 
     >>> ConvConfig(ndim=2, in_channels=3, out_channels=4, in_size=(5, 6), kernel=3).output_shape
     (1, 4, 3, 4)
@@ -149,6 +168,9 @@ class ConvConfig:
     padding: PaddingSpec = None  # type: ignore[assignment]
     bias: bool = False
     dtype: str = "float64"
+    padding_mode: str = "zeros"
+    memory_format: str = "contiguous"
+    batched: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.ndim, bool) or not isinstance(self.ndim, int) or self.ndim not in (1, 2, 3):
@@ -163,7 +185,7 @@ class ConvConfig:
             if isinstance(value, bool) or not hasattr(value, "__index__"):
                 raise InvalidConfig(f"{name}={value!r} must be an int")
             object.__setattr__(self, name, int(value))
-        for name in ("transposed", "bias"):
+        for name in ("transposed", "bias", "batched"):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 if value in (0, 1):
@@ -238,7 +260,8 @@ class ConvConfig:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return (self.batch, self.in_channels, *self.in_size)
+        """(N, C_in, *in_size), or (C_in, *in_size) unbatched."""
+        return (self.batch, self.in_channels, *self.in_size) if self.batched else (self.in_channels, *self.in_size)
 
     @property
     def weight_shape(self) -> tuple[int, ...]:
@@ -253,7 +276,26 @@ class ConvConfig:
 
     @property
     def output_shape(self) -> tuple[int, ...]:
-        return (self.batch, self.out_channels, *self.out_size)
+        """(N, C_out, *out_size), or (C_out, *out_size) unbatched."""
+        return (self.batch, self.out_channels, *self.out_size) if self.batched else (self.out_channels, *self.out_size)
+
+    @property
+    def padding_copies(self) -> int:
+        """Most positions of the padded input that one input element fills: 1 for zero padding.
+
+        reflect and circular copy an element at most once into each side (their pads are limited
+        by the input size); replicate copies an edge element into every pad position of its side.
+        The gradient of the input adds the gradient of every copy, so this multiplies its terms.
+        """
+        if self.padding_mode == "zeros":
+            return 1
+        copies = 1
+        for n, (lo, hi) in zip(self.in_size, self.resolved_padding):
+            if self.padding_mode == "replicate":
+                copies *= 1 + (lo + hi if n == 1 else max(lo, hi))
+            else:
+                copies *= 1 + (lo > 0) + (hi > 0)
+        return copies
 
     @property
     def reduction_length(self) -> int:
@@ -346,7 +388,7 @@ class ConvConfig:
 # Each field of ConvConfig is declared once here, with together: its validity rules (each returns
 # None or the message of an InvalidConfig), its part of str(config), its coverage features for the
 # report, and, for an axis the strategies draw generically, the values to draw (the first is the
-# default and the shrink target). Axes whose values depend on each other (sizes, kernel, stride,
+# default and the shrink target, drawn `default_weight` times as often as each other value). Axes whose values depend on each other (sizes, kernel, stride,
 # padding...) are drawn by the constructive strategy in conformance.strategies (`values` None).
 # A new axis: a field on ConvConfig plus one Axis here; to_dict() and from_dict() follow the fields.
 
@@ -360,6 +402,7 @@ class Axis:
     rules: tuple[Callable[["ConvConfig"], str | None], ...] = ()
     features: tuple[tuple[str, Callable[["ConvConfig"], bool]], ...] = ()
     values: tuple[Any, ...] | None = None
+    default_weight: int = 1  # the default (values[0]) is drawn default_weight times as often as each other value
 
 
 def _each_dim(name: str, test: Callable[[int], bool], wanted: str):
@@ -421,6 +464,46 @@ def _output_size_rule(c: "ConvConfig") -> str | None:
     return None
 
 
+def _channels_rule(c: "ConvConfig") -> str | None:
+    if c.out_channels < 1:
+        return (f"out_channels={c.out_channels} must be >= 1: PyTorch refuses an empty weight "
+                f"(\"expected weight to be at least 1 at dimension 0\")")
+    if c.in_channels < 0:
+        return f"in_channels={c.in_channels} must be >= 0"
+    if c.in_channels == 0 and c.transposed:
+        return ("in_channels=0 is accepted for ordinary convolution only: PyTorch's transposed convolution "
+                "refuses the empty weight (C_in=0, C_out/groups, *kernel); use in_channels >= 1")
+    if c.in_channels == 0 and c.padding_mode in ("reflect", "replicate"):
+        return (f"in_channels=0 with padding_mode={c.padding_mode!r}: PyTorch's F.pad refuses zero channels in "
+                f"that mode; use padding_mode 'zeros' or 'circular', or in_channels >= 1")
+    return None
+
+
+def _padding_mode_rule(c: "ConvConfig") -> str | None:
+    if c.padding_mode not in PADDING_MODES:
+        return f"padding_mode={c.padding_mode!r} is not one of {PADDING_MODES}"
+    if c.padding_mode == "zeros":
+        return None
+    if c.transposed:
+        return (f"padding_mode={c.padding_mode!r} applies to ordinary convolution only (PyTorch: \"Only 'zeros' "
+                f"padding mode is supported for ConvTranspose\"); use padding_mode='zeros'")
+    for dim, (n, (lo, hi)) in enumerate(zip(c.in_size, c.resolved_padding)):
+        if c.padding_mode == "reflect" and max(lo, hi) >= n:
+            return (f"padding_mode='reflect' needs each pad < the input size: dim {dim} has padding ({lo}, {hi}) "
+                    f"and in_size {n}; pad less or enlarge the input")
+        if c.padding_mode == "circular" and max(lo, hi) > n:
+            return (f"padding_mode='circular' needs each pad <= the input size (it wraps around at most once): "
+                    f"dim {dim} has padding ({lo}, {hi}) and in_size {n}; pad less or enlarge the input")
+    return None
+
+
+def _batched_rule(c: "ConvConfig") -> str | None:
+    if not c.batched and c.batch != 1:
+        return (f"batched=False has no batch dimension, so batch must be 1, got batch={c.batch}; "
+                f"set batch=1 or batched=True")
+    return None
+
+
 def _padding_part(c: "ConvConfig") -> str | None:
     if isinstance(c.padding, str):
         return f"pad={c.padding}"
@@ -432,11 +515,13 @@ def _padding_part(c: "ConvConfig") -> str | None:
 AXES: tuple[Axis, ...] = (
     Axis("ndim", features=tuple((f"ndim={n}", lambda c, n=n: c.ndim == n) for n in (1, 2, 3))),
     Axis("transposed", features=(("transposed", lambda c: c.transposed),)),
-    Axis("batch", describe=lambda c: f"N={c.batch}",
+    Axis("batch", describe=lambda c: f"N={c.batch}" if c.batched else None,
          rules=(lambda c: f"batch={c.batch} must be >= 0" if c.batch < 0 else None,),
          features=(("batch=0", lambda c: c.batch == 0), ("batch>1", lambda c: c.batch > 1))),
-    Axis("in_channels", describe=lambda c: f"C={c.in_channels}->{c.out_channels}",
-         rules=(_at_least_one("in_channels"), _at_least_one("out_channels"))),
+    Axis("batched", describe=lambda c: None if c.batched else "unbatched", rules=(_batched_rule,),
+         values=(True, False), default_weight=3, features=(("unbatched", lambda c: not c.batched),)),
+    Axis("in_channels", describe=lambda c: f"C={c.in_channels}->{c.out_channels}", rules=(_channels_rule,),
+         features=(("in_channels=0", lambda c: c.in_channels == 0),)),
     Axis("groups", describe=lambda c: f"groups={c.groups}" if c.groups != 1 else None,
          rules=(_at_least_one("groups"), _groups_divide),
          features=(("groups>1", lambda c: c.groups > 1),
@@ -450,6 +535,9 @@ AXES: tuple[Axis, ...] = (
     Axis("stride", describe=lambda c: f"stride={_fmt(c.stride)}" if any(s != 1 for s in c.stride) else None,
          rules=(_each_dim("stride", lambda v: v >= 1, ">= 1"),),
          features=(("stride>1", lambda c: any(s > 1 for s in c.stride)),)),
+    Axis("padding_mode", describe=lambda c: None if c.padding_mode == "zeros" else f"mode={c.padding_mode}",
+         rules=(_padding_mode_rule,),
+         features=tuple((f"padding_mode={m}", lambda c, m=m: c.padding_mode == m) for m in PADDING_MODES)),
     Axis("padding", describe=_padding_part, rules=(_padding_rule,),
          features=(("asymmetric padding", lambda c: c.is_asymmetric and not isinstance(c.padding, str)),
                    ("padding='same'", lambda c: c.padding == "same"),
@@ -465,6 +553,11 @@ AXES: tuple[Axis, ...] = (
                    ("output size 1", lambda c: any(n == 1 for n in c.out_size)))),
     Axis("bias", describe=lambda c: "bias" if c.bias else "no bias", values=(False, True),
          features=(("bias", lambda c: c.bias),)),
+    Axis("memory_format", describe=lambda c: None if c.memory_format == "contiguous" else c.memory_format,
+         rules=(lambda c: None if c.memory_format in MEMORY_FORMATS
+                else f"memory_format={c.memory_format!r} is not one of {MEMORY_FORMATS}",),
+         values=MEMORY_FORMATS, default_weight=2,
+         features=tuple((f"memory_format={m}", lambda c, m=m: c.memory_format == m) for m in MEMORY_FORMATS)),
     Axis("dtype", describe=lambda c: c.dtype,
          rules=(lambda c: None if c.dtype in DTYPES else f"dtype={c.dtype!r} is not one of {DTYPES}",),
          features=tuple((dtype, lambda c, dtype=dtype: c.dtype == dtype) for dtype in DTYPES)),

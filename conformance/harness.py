@@ -43,8 +43,10 @@ __all__ = ["Target", "Outcome", "Harness", "ConformanceFailure", "failure_type",
            "PHASES"]
 
 # Where an example comes from (CheckRecord.phase): drawn, replayed while shrinking, the shrunk one
-# Hypothesis reports, or another implementation replayed on a failing example.
-PHASES = ("generate", "shrink", "final", "consensus")
+# Hypothesis reports, a named explicit example (conformance.model_shapes), an entry of the upstream
+# regression corpus (conformance.regressions: recorded, never failing the test), or another
+# implementation replayed on a failing example.
+PHASES = ("generate", "shrink", "final", "explicit", "regression", "consensus")
 
 
 class ConformanceFailure(AssertionError):
@@ -212,7 +214,7 @@ class Harness:
     # ---- one example ------------------------------------------------------------------------
 
     def check(self, target: Target, kind: CheckKind | str, case: ConvCase, *, test_id: str,
-              phase: str = "generate") -> Outcome:
+              phase: str = "generate", example: str | None = None) -> Outcome:
         """Run check kind `kind` of target on case; record and return the outcome.
 
         phase (see PHASES): examples of the "generate" phase are counted as examples; "shrink"
@@ -224,14 +226,16 @@ class Harness:
         if self.known is not None:
             self.known.observe(target, case.config, getattr(case, "rule", None))
         outcome = self._evaluate(target, kind, case, test_id, phase)
+        for record in outcome.records:
+            record.example = example
         if phase == "shrink":
             tally.shrink_replays += 1
             return outcome
-        if outcome.failed and phase == "final":
+        if outcome.failed and phase in ("final", "explicit"):
             consensus = self.consensus(target, kind, case)
             for record in outcome.records:
                 record.consensus = consensus.get(record.check, {})
-                record.minimal = True
+                record.minimal = phase == "final"
             outcome.message += _consensus_line(consensus, target.implementation)
         if phase == "generate":
             tally.examples += 1
@@ -283,7 +287,7 @@ class Harness:
             return unsupported(str(reason))
 
         tensors = case.tensors()
-        inputs = tensors.in_storage(config.dtype)
+        inputs = tensors.in_storage(config.dtype).in_layout(config)
         oracle = None if kind.judge else compute_oracle(config, tensors, kind, oracle_name_for(target.implementation))
         started = time.perf_counter()
         try:

@@ -21,7 +21,7 @@ from typing import Any
 
 from .worker import read_frame, write_frame
 
-__all__ = ["IsolatedImplementation", "ImplementationCrashed", "ImplementationTimeout", "ImplementationRaised",
+__all__ = ["IsolatedImplementation", "declared_attribute", "worker_environment", "ImplementationCrashed", "ImplementationTimeout", "ImplementationRaised",
            "describe_exit"]
 
 
@@ -66,6 +66,35 @@ def _stop_all() -> None:
         worker.stop()
 
 
+def declared_attribute(spec: str, name: str, default: Any = None) -> Any:
+    """A class-level declaration of an implementation (`environment`, `max_ci_examples`), read without
+    starting it: importing an adapter module imports no framework, so this is cheap in the parent.
+
+    `spec` is a built-in name or "module:NAME"; a spec that does not load gives `default` (the
+    worker reports the load failure itself, with its own message).
+    """
+    import importlib
+
+    from .registry import BUILTIN, _plugins
+
+    if spec in _plugins:
+        return getattr(_plugins[spec], name, default)
+    module_name, _, attribute = BUILTIN.get(spec, spec).partition(":")
+    try:
+        found = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            found = getattr(found, part)
+    except Exception:
+        return default
+    return getattr(found, name, default)
+
+
+def worker_environment(spec: str) -> dict[str, str]:
+    """The `environment` an implementation declares for its worker (e.g. {"KERAS_BACKEND": "jax"})."""
+    environment = declared_attribute(spec, "environment", {})
+    return {str(k): str(v) for k, v in environment.items()} if isinstance(environment, dict) else {}
+
+
 class IsolatedImplementation:
     """Proxy with the Implementation interface; each call runs in the worker process.
 
@@ -91,6 +120,7 @@ class IsolatedImplementation:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        env.update(worker_environment(self.spec))
         self._stderr = tempfile.TemporaryFile()
         self._process = subprocess.Popen(
             [sys.executable, "-m", "conformance.worker", self.spec, self.precision],

@@ -22,7 +22,11 @@ conformance.ceilings.within_ceiling, and a diverging result is known only when t
 explains its error (a probabilistic bound, stagnation of sums without cancellation, and a guard
 against errors the size of the result; never the worst-case bound, which is infinite for long
 half-format sums). Other fields: `draft` (the path of an upstream report drafted but not filed,
-shown next to `upstream`).
+shown next to `upstream`) and `upstream_status` ("open", "fixed in X.Y", "unknown", ...).
+
+`upstream` is free text for a user's own file; `load_known_divergences(..., require_upstream=True)`
+(what the built-in file's test uses) insists that every entry either links its upstream issue or
+pull request (https://github.com/<org>/<repo>/issues/N or /pull/N) or names a `draft` that exists.
 
 Several files (the built-in one, then a user's own) combine with `merge_known`; each entry keeps
 the file it came from (`source`), and an id defined twice is an error naming both files.
@@ -31,6 +35,7 @@ the file it came from (`source`), and an id defined twice is an error naming bot
 from __future__ import annotations
 
 import operator
+import re
 import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -41,9 +46,11 @@ from .ceilings import resolve_arithmetic
 from .config import ConvConfig
 
 __all__ = ["KnownDivergence", "KnownDivergences", "load_known_divergences", "merge_known", "DEFAULT_PATH",
-           "KnownDivergenceError"]
+           "KnownDivergenceError", "is_upstream_url"]
 
 DEFAULT_PATH = Path(__file__).with_name("known_divergences.toml")
+REPO_ROOT = DEFAULT_PATH.parents[1]  # where the built-in entries' drafts (docs/upstream/...) live
+UPSTREAM_URL = re.compile(r"https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/(issues|pull)/[1-9][0-9]*")
 CLASSIFICATIONS = ("bug", "semantic difference", "unsupported", "precision")
 EXPECTED = ("mismatch", "error", "crash", "timeout")
 _OPS = {"gt": operator.gt, "ge": operator.ge, "lt": operator.lt, "le": operator.le, "eq": operator.eq}
@@ -74,6 +81,7 @@ class KnownDivergence:
     # A rare divergence (a crash on 1 config in 80) says "fixed upstream?" only after this many matches.
     min_matches: int = 1
     draft: str = ""   # a drafted upstream report, e.g. "docs/upstream/KD-002.md", until `upstream` links it
+    upstream_status: str = ""  # what the upstream thread says: "open", "fixed in 2.14", "unknown"
     source: str = ""  # the file the entry was read from
 
     def applies(self, implementation: str, op: str, device: str, config: ConvConfig,
@@ -209,8 +217,33 @@ def _text(raw: dict, name: str, where: str) -> str:
     return value
 
 
-def load_known_divergences(path: str | Path = DEFAULT_PATH) -> KnownDivergences:
+def is_upstream_url(text: str) -> bool:
+    """Whether `text` is exactly a GitHub issue or pull-request URL (https://github.com/org/repo/issues/N)."""
+    return UPSTREAM_URL.fullmatch(text) is not None
+
+
+def _check_upstream(raw: dict, where: str, draft_root: Path) -> None:
+    upstream, draft = raw["upstream"], raw.get("draft", "")
+    if is_upstream_url(upstream):
+        return
+    if draft:
+        if not (draft_root / draft).is_file():
+            raise KnownDivergenceError(f"{where}: draft = {draft!r} does not exist under {draft_root}; "
+                                       f"write the report there or fix the path")
+        return
+    raise KnownDivergenceError(
+        f"{where}: upstream = {upstream!r} is not an issue or pull-request URL "
+        f"(https://github.com/<org>/<repo>/issues/N or /pull/N) and the entry has no draft; "
+        f"link the upstream thread or set draft = \"docs/upstream/{raw['id']}.md\"")
+
+
+def load_known_divergences(path: str | Path = DEFAULT_PATH, *, require_upstream: bool = False,
+                           draft_root: str | Path = REPO_ROOT) -> KnownDivergences:
     """The entries of the TOML file at `path` (none if it does not exist), each with `source` = path.
+
+    - require_upstream: every entry must link its upstream thread (`upstream` a GitHub issue/PR URL)
+      or name a `draft` file that exists under `draft_root` (the built-in file's rule).
+    - draft_root: the directory `draft` paths are relative to (the repository root by default).
 
     Raises KnownDivergenceError naming the entry and what is wrong with it.
     """
@@ -235,6 +268,8 @@ def load_known_divergences(path: str | Path = DEFAULT_PATH) -> KnownDivergences:
         expected = (raw["expected"],) if isinstance(raw["expected"], str) else tuple(raw["expected"])
         if not expected or any(e not in EXPECTED for e in expected):
             raise KnownDivergenceError(f"{where}: expected {raw['expected']!r}: each must be one of {EXPECTED}")
+        if require_upstream:
+            _check_upstream(raw, where, Path(draft_root))
         minimal = raw.get("minimal_config")
         if minimal is not None:
             try:
@@ -259,6 +294,6 @@ def load_known_divergences(path: str | Path = DEFAULT_PATH) -> KnownDivergences:
             kind=raw.get("kind"), when=dict(raw.get("when", {})), upstream=raw["upstream"],
             reproducer=raw.get("reproducer", ""), minimal_config=minimal, who_is_right=raw.get("who_is_right", ""),
             within_arithmetic=within, min_matches=int(raw.get("min_matches", 1)),
-            draft=_text(raw, "draft", where), source=str(path),
+            draft=_text(raw, "draft", where), upstream_status=_text(raw, "upstream_status", where), source=str(path),
         ))
     return KnownDivergences(entries)

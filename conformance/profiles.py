@@ -25,7 +25,21 @@ from hypothesis.database import (
     ReadOnlyDatabase,
 )
 
-__all__ = ["PROFILES", "register_profiles", "nightly_database"]
+__all__ = ["PROFILES", "register_profiles", "nightly_database", "examples_per_test", "MIN_CI_EXAMPLES"]
+
+# The fewest examples a test of an expensive implementation runs in the ci profile.
+MIN_CI_EXAMPLES = 20
+
+
+def examples_per_test(profile: str, max_examples: int, kind, max_ci_examples: int | None) -> int:
+    """Examples one test draws: the profile's max_examples times the check kind's share, and, in the
+    ci profile, at most the implementation's `max_ci_examples` (compiled paths pay seconds per new
+    shape), never below MIN_CI_EXAMPLES unless the kind's own share is already smaller. The
+    nightly profile runs every implementation at the full budget."""
+    examples = max(1, round(max_examples * kind.budget))
+    if profile == "ci" and max_ci_examples:
+        examples = min(examples, max(int(max_ci_examples), MIN_CI_EXAMPLES))
+    return examples
 
 PROFILES = ("dev", "ci", "nightly")
 

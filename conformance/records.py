@@ -96,8 +96,9 @@ class CheckRecord:
     - status: one of conformance.vocabulary.STATUSES; kind: for a mismatch, one of MISMATCH_KINDS.
     - config: ConvConfig.to_dict(); config_str: str(config); value_profile, data_seed: the data.
     - phase: "generate" (an example Hypothesis drew), "shrink" (a replay while shrinking a failure),
-      "final" (the shrunk example Hypothesis reports) or "consensus" (another implementation
-      replayed on a failing example). Counts of examples use "generate" only.
+      "final" (the shrunk example Hypothesis reports), "explicit" (a named example run beside the
+      drawn ones, see `example`) or "consensus" (another implementation replayed on a failing
+      example). Counts of examples use "generate" only.
     - arithmetic: Arithmetic.to_dict(); stats: the comparison's statistics (see conformance.compare),
       null when not compared; heatmap: error/bound per spatial position, downsampled.
     - message: one line: seen, expected, the call; detail: error text / traceback tail;
@@ -106,6 +107,8 @@ class CheckRecord:
     - known_id: the known divergence reproduced (status "known").
     - rule: for an invalid call (check "invalid_call"), the validity rule it breaks; its message
       (what the implementation raised) is in `detail`.
+    - example: the name of the explicit example this record comes from (phase "explicit": a
+      real-model layer shape of conformance.model_shapes), None for a drawn one.
     """
 
     type: ClassVar[str] = "check"
@@ -137,6 +140,7 @@ class CheckRecord:
     minimal: bool = False
     returncode: int | None = None
     rule: str | None = None
+    example: str | None = None
     time: str = ""
     schema: int = SCHEMA_VERSION
 

@@ -56,6 +56,14 @@ class Implementation:
     devices: tuple[str, ...] = ("cpu",)
     dtypes: tuple[str, ...] = DTYPES
     is_reference: bool = False
+    # Examples per test in the ci profile, at most (None: the profile's own budget). A compiled
+    # path pays seconds of compilation per new shape, so it runs fewer (at least 20) where a
+    # reference runs the full budget; the nightly profile runs every implementation at full budget.
+    max_ci_examples: int | None = None
+    # Environment variables the implementation's worker process starts with (read by frameworks at
+    # import, e.g. {"KERAS_BACKEND": "jax"} or {"TF_ENABLE_ONEDNN_OPTS": "0"}). With --isolation none
+    # an implementation that needs them runs only if the process already has them.
+    environment: dict[str, str] = {}
 
     def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
         if device not in self.devices:
@@ -143,8 +151,23 @@ BUILTIN: dict[str, str] = {
     "im2col": "references.numpy.im2col:Im2colReference",
     "matrix": "references.numpy.matrix:MatrixReference",
     "torch": "references.torch.functional:TorchAdapter",
+    "torch.nn": "references.torch.modules:TorchModuleAdapter",
+    "torch.compile": "references.torch.compiled:TorchCompileAdapter",
+    "torch.compile.max_autotune": "references.torch.compiled:TorchCompileMaxAutotune",
+    "torch.onednn_off": "references.torch.switches:OneDnnOff",
+    "torch.cudnn_off": "references.torch.switches:CudnnOff",
+    "torch.cudnn_benchmark": "references.torch.switches:CudnnBenchmark",
+    "torch.deterministic": "references.torch.switches:Deterministic",
     "jax": "references.jax.lax:JaxAdapter",
-    "tensorflow": "references.tensorflow.composed:TensorFlowAdapter",
+    "jax.jit": "references.jax.jit:JaxJitAdapter",
+    "tensorflow": "references.tensorflow.native:TensorFlowNative",
+    "tensorflow.composed": "references.tensorflow.composed:TensorFlowAdapter",
+    "tensorflow.xla": "references.tensorflow.xla:TensorFlowXLA",
+    "tensorflow.onednn_off": "references.tensorflow.native:TensorFlowOneDNNOff",
+    "keras.torch": "references.keras.layers:KerasTorchAdapter",
+    "keras.jax": "references.keras.layers:KerasJaxAdapter",
+    "keras.tensorflow": "references.keras.layers:KerasTensorFlowAdapter",
+    "onnxruntime": "references.onnxruntime.session:OnnxRuntimeAdapter",
 }
 REFERENCES = ("naive", "im2col", "matrix")
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 
 from .checks import CHECK_KINDS
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "parse_repro", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +27,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default="default", choices=("default", "highest"))
     parser.add_argument("--rule", default=None, help="check kind 'invalid': the validity rule the config breaks")
     parser.add_argument("--weight-shape", default=None, help="check kind 'invalid': the weight's shape, as JSON")
+    parser.add_argument("--standalone", action="store_true",
+                        help="print a self-contained script (numpy and the library only) that reproduces the "
+                             "example, instead of running it (conformance.standalone)")
+
+
+def parse_repro(command: str) -> argparse.Namespace | None:
+    """The arguments of a `python -m conformance repro ...` command line (a record's repro), or None."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    if words[:4] != ["python", "-m", "conformance", "repro"]:
+        return None
+    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    add_arguments(parser)
+    try:
+        args, unknown = parser.parse_known_args(words[4:])
+    except (argparse.ArgumentError, SystemExit):
+        return None
+    return None if unknown else args
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"repro: cannot load {args.implementation!r}: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
     name = impl.name if args.implementation not in BUILTIN else args.implementation
+    if args.standalone:
+        return _print_standalone(args, config, impl)
     target = Target(config.op_name, name, args.device, args.implementation)
     if invalid:
         weight_shape = tuple(json.loads(args.weight_shape)) if args.weight_shape else config.weight_shape
@@ -76,3 +99,19 @@ def run(args: argparse.Namespace) -> int:
     if outcome.message:
         print(outcome.message)
     return 1 if outcome.failed else 0
+
+
+def _print_standalone(args: argparse.Namespace, config, impl) -> int:
+    from .checks import CHECK_KINDS
+    from .standalone import standalone_script
+
+    kind = CHECK_KINDS[args.check]
+    arithmetic = None if kind.judge else impl.arithmetic(config, args.device)
+    weight_shape = tuple(json.loads(args.weight_shape)) if args.weight_shape else None
+    script = standalone_script(args.implementation, config, args.check, device=args.device, seed=args.seed,
+                               values=args.values, precision=args.precision, arithmetic=arithmetic,
+                               rule=args.rule, weight_shape=weight_shape)
+    print(script.text, end="")
+    if script.unsupported:
+        print(f"repro: {script.unsupported} (the script says so and exits 2)", file=sys.stderr)
+    return 0

@@ -22,6 +22,7 @@ from hypothesis.errors import InvalidArgument
 
 from .config import AXES, DTYPES, ConvConfig
 from .dtypes import round_to_dtype, storage_dtype
+from .layouts import ROLES, in_layout
 from .vocabulary import OP_NAMES
 from .vocabulary import op_family as _op_family
 
@@ -74,6 +75,14 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
     empty_batch = draw(st.integers(0, 19)) == 19
     batch = draw(st.integers(1, 4))
     batch = 0 if empty_batch else batch
+    # Zero input channels: an empty call PyTorch accepts for ordinary convolution; 1 draw in 20.
+    empty_channels = draw(st.integers(0, 19)) == 19 and not transposed
+    # Padding modes (ordinary convolution only): zeros half the time, shrinking towards it.
+    mode_index = draw(st.integers(0, 5))
+    padding_mode = ("zeros",) * 3 + ("reflect", "replicate", "circular")
+    padding_mode = padding_mode[mode_index] if not transposed else "zeros"
+    if empty_channels and padding_mode in ("reflect", "replicate"):
+        padding_mode = "circular"  # F.pad refuses zero channels in those modes (a validity rule)
     kernel_cap = max_kernel if ndim < 3 else min(max_kernel, 3)
     kernel = tuple(draw(st.integers(1, kernel_cap)) for _ in range(ndim))
     dilation = tuple(draw(st.integers(1, max_dilation)) for _ in range(ndim))
@@ -101,6 +110,8 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
             if mode != "explicit":
                 lo = hi = 0
             smallest = 1 if mode == "same" else max(1, span + 1 - lo - hi)
+            pads = (span // 2, span - span // 2) if mode == "same" else (lo, hi)
+            smallest = max(smallest, _mode_smallest_size(padding_mode, *pads))
             size = smallest + draw(st.integers(0, 10))
             output_padding.append(0)
         if mode != "explicit":
@@ -112,14 +123,28 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
         ndim=ndim, transposed=transposed, batch=batch, in_channels=groups * in_per_group,
         out_channels=groups * out_per_group, groups=groups, in_size=tuple(in_size), kernel=kernel,
         stride=stride, dilation=dilation, output_padding=tuple(output_padding),
-        padding=mode if mode != "explicit" else tuple(padding), dtype=dtype,
+        padding=mode if mode != "explicit" else tuple(padding), dtype=dtype, padding_mode=padding_mode,
     )
+    if empty_channels:
+        fields["in_channels"] = 0
     # Axes declared with their values (conformance.config.AXES) are drawn generically; the first
     # value is the default and the shrink target.
     for axis in AXES:
         if axis.values is not None:
-            fields[axis.field] = draw(st.sampled_from(axis.values))
+            index = draw(st.integers(0, axis.default_weight + len(axis.values) - 2))
+            fields[axis.field] = axis.values[max(0, index - axis.default_weight + 1)]
+    if not fields["batched"]:
+        fields["batch"] = 1  # an unbatched call has no batch dim
     return _fit_budget(fields, max_macs, max_elements)
+
+
+def _mode_smallest_size(padding_mode: str, lo: int, hi: int) -> int:
+    """The smallest input size a padding mode allows for pads (lo, hi) (conformance.config's rules)."""
+    if padding_mode == "reflect":
+        return max(lo, hi) + 1
+    if padding_mode == "circular":
+        return max(lo, hi, 1)
+    return 1
 
 
 def _smallest_in_size(fields, dim) -> int:
@@ -133,8 +158,9 @@ def _smallest_in_size(fields, dim) -> int:
         op = fields["output_padding"][dim]
         return max(1, -(-(lo + hi - span - op) // s) + 1)
     if fields["padding"] == "same":
-        return 1
-    return max(1, span + 1 - lo - hi)
+        lo, hi = span // 2, span - span // 2
+        return _mode_smallest_size(fields.get("padding_mode", "zeros"), lo, hi)
+    return max(1, span + 1 - lo - hi, _mode_smallest_size(fields.get("padding_mode", "zeros"), lo, hi))
 
 
 def _fit_budget(fields, max_macs, max_elements) -> ConvConfig:
@@ -262,9 +288,18 @@ class ConvTensors:
         return self._map(np.abs)
 
     def in_storage(self, dtype: str) -> "ConvTensors":
-        """The same values in the dtype's NumPy storage type (what implementations receive)."""
+        """The same values in the dtype's NumPy storage type."""
         cast = storage_dtype(dtype)
         return self._map(lambda array: array.astype(cast))
+
+    def in_layout(self, config: ConvConfig) -> "ConvTensors":
+        """The same arrays with the strides of config.memory_format (conformance.layouts).
+
+        What implementations receive: `in_storage(dtype).in_layout(config)`.
+        """
+        return ConvTensors(**{
+            f.name: in_layout(getattr(self, f.name), config.memory_format, ROLES[f.name], config.batched)
+            for f in dataclasses.fields(self)})
 
 
 def _values(rng: np.random.Generator, shape, profile: str, dtype: str) -> np.ndarray:

@@ -30,7 +30,7 @@ from .arithmetic import Arithmetic
 from .config import ConvConfig
 from .dtypes import SMALLEST_SUBNORMAL, UNIT_ROUNDOFF
 
-__all__ = ["gamma", "reduction_lengths", "error_bound"]
+__all__ = ["gamma", "reduction_lengths", "error_bound", "padding_fold_roundings"]
 
 
 _ORACLE_UNIT_ROUNDOFF = UNIT_ROUNDOFF["float64"]
@@ -51,7 +51,9 @@ def reduction_lengths(config: ConvConfig) -> dict[str, int]:
         grad_input = out_per_group * math.prod(config.kernel)
         grad_weight = config.batch * in_positions
     else:
-        grad_input = out_per_group * config.taps_on_lattice
+        # A padding mode copies an input element into up to padding_copies padded positions, and its
+        # gradient sums the gradient of every copy.
+        grad_input = out_per_group * config.taps_on_lattice * config.padding_copies
         grad_weight = config.batch * out_positions
     return {
         "forward": config.reduction_length + (1 if config.bias else 0),
@@ -59,6 +61,16 @@ def reduction_lengths(config: ConvConfig) -> dict[str, int]:
         "grad_weight": grad_weight,
         "grad_bias": config.batch * out_positions,
     }
+
+
+def padding_fold_roundings(config: ConvConfig) -> int:
+    """Roundings to the output format in the input gradient of a padding mode (0 for zero padding).
+
+    A padding mode is its own op before the convolution in every framework (F.pad, jnp.pad, tf.pad),
+    so the gradient of the padded input is stored in the output format (one rounding), and the pad's
+    backward adds the gradient of each copy of an element in that format (one more per extra copy).
+    """
+    return 0 if config.padding_mode == "zeros" else config.padding_copies
 
 
 def error_bound(abs_result: np.ndarray, exact: np.ndarray, terms: int, arithmetic: Arithmetic,

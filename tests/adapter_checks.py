@@ -105,7 +105,7 @@ def random_configs(count: int, *, ndim: int, transposed: bool, dtype: str = "flo
 
 def storage_inputs(config: ConvConfig, seed: int) -> ConvTensors:
     """The suite's data for (config, seed) in the dtype's storage type: what implementations receive."""
-    return make_tensors(config, seed).in_storage(config.dtype)
+    return make_tensors(config, seed).in_storage(config.dtype).in_layout(config)
 
 
 def _absolute(tensors: ConvTensors) -> ConvTensors:
@@ -138,7 +138,7 @@ def check_against_naive(impl, config: ConvConfig, seed: int = 0, checks=CHECKS, 
     `dtype` mismatch even when its values are within the bound).
     """
     tensors = make_tensors(config, seed)
-    inputs = tensors.in_storage(config.dtype)
+    inputs = tensors.in_storage(config.dtype).in_layout(config)
     got = {}
     if "forward" in checks:
         got["forward"] = impl.forward(config, inputs.x, inputs.w, inputs.b, device=device)

@@ -73,7 +73,7 @@ def _flip_kernel_forward(c, y, x, w, b):
 def _missing_bias(c, y, x, w, b):
     if not c.bias:
         return y
-    return y - np.asarray(b, dtype=np.float64).reshape((1, -1) + (1,) * c.ndim)
+    return y - np.asarray(b, dtype=np.float64).reshape((-1,) + (1,) * c.ndim)
 
 
 def _one_wrong_sign(c, y, x, w, b):
@@ -106,7 +106,7 @@ def _half_accumulation(c, y, x, w, b):
         part = _naive.forward(c.replace(bias=False), x16, w_part, None)
         total = (total.astype(np.float64) + part).astype(np.float16)
     if c.bias:
-        total = (total.astype(np.float64) + np.asarray(b, np.float64).reshape((1, -1) + (1,) * c.ndim))
+        total = (total.astype(np.float64) + np.asarray(b, np.float64).reshape((-1,) + (1,) * c.ndim))
     return total
 
 
@@ -186,7 +186,7 @@ def _hang_on_dilation_3(c, y, x, w, b):
 
 def _jvp_without_bias_tangent(c, dy, args):
     db = args[5]
-    return dy if db is None else dy - np.asarray(db, np.float64).reshape((1, -1) + (1,) * c.ndim)
+    return dy if db is None else dy - np.asarray(db, np.float64).reshape((-1,) + (1,) * c.ndim)
 
 
 def _jvp_weight_tangent_negated(c, dy, args):

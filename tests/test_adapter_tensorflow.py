@@ -1,4 +1,5 @@
-"""The TensorFlow adapter (references/tensorflow/composed.py) against the float64 naive reference, judged by
+"""tensorflow.composed (references/tensorflow/composed.py: the harness's composition of TF ops around TF's CPU
+gaps; TensorFlow's own single calls are tested in test_adapter_tensorflow_native.py) against the float64 naive reference, judged by
 conformance.compare (through tests/adapter_checks.py); its declarations, and its device plumbing.
 
 Default run: a few examples per op family (about a minute on 2 cores). The big sweep:
@@ -314,6 +315,7 @@ def test_half_format_rounding_measured_per_check(dtype, bias, check, accumulatio
 
 
 def test_versions_and_settings():
+    assert ADAPTER.name == "tensorflow.composed"
     assert ADAPTER.versions()["tensorflow"].startswith("2.")
     settings_ = ADAPTER.settings("cpu")
     assert settings_["data_format"] == "channels_last" and settings_["adapter.precision"] == "default"

@@ -226,3 +226,42 @@ upstream = "planted"
                             text=True, timeout=300)
     assert strict.returncode == 1
     _ = np
+
+
+UPSTREAM_CASES = [
+    pytest.param('upstream = "https://github.com/pytorch/pytorch/issues/163347"', None, id="issue-url"),
+    pytest.param('upstream = "https://github.com/pytorch/pytorch/pull/186524"', None, id="pull-url"),
+    pytest.param('upstream = "not reported yet"\ndraft = "docs/KD-X.md"', None, id="existing-draft"),
+    pytest.param('upstream = "not reported yet"', "is not an issue or pull-request URL", id="neither"),
+    pytest.param('upstream = "https://github.com/pytorch/pytorch/issues/"', "no draft", id="url-without-number"),
+    pytest.param('upstream = "http://github.com/pytorch/pytorch/issues/1"', "no draft", id="not-https"),
+    pytest.param('upstream = "https://github.com/pytorch/issues/1"', "no draft", id="no-repo"),
+    pytest.param('upstream = "https://github.com/pytorch/pytorch/issues/1 (and more)"', "no draft", id="trailing-text"),
+    pytest.param('upstream = "x"\ndraft = "docs/missing.md"', "does not exist", id="missing-draft"),
+]
+
+
+@pytest.mark.parametrize("lines, error", UPSTREAM_CASES)
+def test_require_upstream_link_or_draft(tmp_path, lines, error):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "KD-X.md").write_text("# draft\n")
+    path = tmp_path / "known.toml"
+    path.write_text(USER_ENTRY.replace('upstream = "not reported yet"', lines))
+    load_known_divergences(path)  # a user's own file may say anything in `upstream`
+    if error is None:
+        load_known_divergences(path, require_upstream=True, draft_root=tmp_path)
+    else:
+        with pytest.raises(KnownDivergenceError, match=error) as info:
+            load_known_divergences(path, require_upstream=True, draft_root=tmp_path)
+        assert "USER-1" in str(info.value)
+
+
+def test_builtin_entries_link_upstream_or_a_draft():
+    """Every built-in divergence links its upstream thread or a drafted report in docs/upstream/."""
+    known = load_known_divergences(require_upstream=True)
+    assert len(known.entries) >= 16
+    for entry in known.entries:
+        assert entry.upstream_status, f"{entry.id}: say what the upstream thread says (or 'not filed')"
+        if entry.draft:
+            text = (ROOT / entry.draft).read_text()
+            assert entry.id in text and "```python" in text, f"{entry.id}: {entry.draft} lacks its id or script"

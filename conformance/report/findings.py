@@ -123,7 +123,8 @@ def build_findings(checks: list[CheckRecord]) -> list[dict[str, Any]]:
     groups: dict[tuple, _Group] = {}
     failures_on_config: dict[tuple, set] = defaultdict(set)
     for record in checks:
-        if record.status in (PASS, UNSUPPORTED) or record.phase == CONSENSUS:
+        # The regression corpus reproduces upstream's known bugs: its own table, never a finding.
+        if record.status in (PASS, UNSUPPORTED) or record.phase in (CONSENSUS, "regression"):
             continue
         failures_on_config[(record.implementation, record.device, record.config_str)].add(
             (record.check, record.status, record.kind))
@@ -235,6 +236,7 @@ def _card(group: _Group, failures_on_config: dict) -> dict[str, Any]:
         "message": record.message,
         "detail": record.detail,
         "repro": record.repro,
+        "standalone": _standalone(record),
         "known_id": record.known_id,
         "stats": _stats(record.stats),
         "failing_checks_on_config": [
@@ -243,6 +245,19 @@ def _card(group: _Group, failures_on_config: dict) -> dict[str, Any]:
         "consensus": _consensus(record),
         "heatmap": _heatmap(heat_record.heatmap, heat_record if heat_record is not record else None),
     }
+
+
+def _standalone(record: CheckRecord) -> dict[str, Any] | None:
+    """The card's standalone reproducer (conformance.standalone): made here, for findings only."""
+    from ..standalone import script_for_record
+
+    try:
+        script = script_for_record(record)
+    except Exception as err:  # one card's script must not cost the page; the card says why it has none
+        return {"text": "", "unsupported": f"not generated: {type(err).__name__}: {err}"}
+    if script is None:
+        return None
+    return {"text": script.text, "unsupported": script.unsupported}
 
 
 def _finite_or_text(value: Any) -> Any:

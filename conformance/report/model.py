@@ -30,6 +30,7 @@ from ..coverage import FEATURES, features_of
 from ..records import CheckRecord, KnownDivergencesRecord, ReadResult, RunEndRecord, RunRecord, SummaryRecord
 from ..vocabulary import FAILING_STATUSES, KNOWN, PASS, STATUSES, UNSUPPORTED, op_family
 from .findings import CONSENSUS, HEAT_LEGEND, SHRINK, build_findings, config_of, example_key, ops_in_order
+from .explicit import model_shape_rows, regression_rows
 from .parity import error_parity, repeatability
 from .run_info import run_info
 
@@ -70,6 +71,8 @@ def build_model(read_result: ReadResult, *, title: str | None = None, sources: I
         "capabilities": _capabilities(cells),
         "error_parity": error_parity(checks),
         "repeatability": repeatability(checks),
+        "model_shapes": model_shape_rows(checks),
+        "regressions": regression_rows(checks),
         "known_divergences": _known_divergences(by_type[KnownDivergencesRecord]),
         "coverage": _coverage(coverage, examples_run),
         "malformed": {
@@ -120,7 +123,7 @@ def _tally(checks: list[CheckRecord], summaries: dict[tuple, SummaryRecord]):
     examples: dict[tuple, list] = {}  # example key -> [a record of it, whether any check of it ran]
     replays: set[tuple] = set()
     for record in checks:
-        if (record.run_id, record.test_id) in summaries or record.phase == CONSENSUS:
+        if (record.run_id, record.test_id) in summaries or record.phase in (CONSENSUS, "regression"):
             continue
         cell = cells[(record.implementation, record.op, record.device)]
         key = example_key(record)

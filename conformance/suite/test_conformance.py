@@ -10,14 +10,22 @@ Run it with `pytest --pyargs conformance.suite` (the pytest plugin of the instal
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+from dataclasses import dataclass
+
+import numpy as np
 
 import pytest
 from hypothesis import given, settings
 from hypothesis.control import current_build_context
 
 from conformance.checks import CHECK_KINDS
+from conformance.isolation import declared_attribute
+from conformance.model_shapes import model_shapes
+from conformance.profiles import examples_per_test
 from conformance.pytest_plugin import profile_name
+from conformance.strategies import ConvCase, ConvTensors, InvalidCase, make_tensors
 
 # Hypothesis' runner phases that replay a failure rather than draw a new example.
 _REPLAY_PHASES = ("shrink", "explain")
@@ -55,8 +63,10 @@ def _run(kind_name: str, target, conformance, request) -> None:
         pytest.skip(reason)
 
     profile = settings.get_profile(profile_name(request.config))
+    examples = examples_per_test(profile_name(request.config), profile.max_examples, kind,
+                                 declared_attribute(target.spec, "max_ci_examples"))
 
-    @settings(profile, max_examples=max(1, round(profile.max_examples * kind.budget)))
+    @settings(profile, max_examples=examples)
     @given(case=kind.strategy(op=target.op, dtypes=dtypes))
     def check(case):
         if current_build_context().is_final:
@@ -68,11 +78,68 @@ def _run(kind_name: str, target, conformance, request) -> None:
     # One example database entry per target, as Hypothesis' own pytest plugin does for parametrize.
     check.hypothesis._hypothesis_internal_add_digest = test_id.encode()
     try:
+        explicit_failures = _run_model_shapes(harness, target, kind, dtypes, test_id, profile_name(request.config))
+        if profile_name(request.config) == "nightly":
+            _run_regressions(harness, target, kind, test_id)
         check()
     finally:
         tally = harness.finish_test(test_id, target)
+    if explicit_failures:
+        pytest.fail("\n\n".join(explicit_failures), pytrace=False)
     if tally is not None and tally.skipped:
         pytest.skip(tally.skipped)
+
+
+@dataclass(frozen=True)
+class _OnesCase(ConvCase):
+    """A regression entry's explicit data: every input, weight and cotangent 1 (its `values = "ones"`)."""
+
+    def tensors(self):
+        t = make_tensors(self.config, 0)
+        return ConvTensors(**{f.name: None if getattr(t, f.name) is None else np.ones_like(getattr(t, f.name))
+                              for f in dataclasses.fields(t)})
+
+
+def _run_regressions(harness, target, kind, test_id: str) -> None:
+    """Replay the corpus entries of known upstream bugs that concern this target (phase "regression").
+
+    Whether each reproduces is recorded (the report's regression table), never a test failure: the
+    bugs are upstream's and already reported. A config the implementation does not run is recorded
+    as unsupported by the harness as usual.
+    """
+    from conformance.regressions import load_regressions
+
+    for entry in load_regressions():
+        if not entry.applies_to(target.implementation) or entry.op != target.op or entry.check != kind.name \
+                or entry.device != target.device:
+            continue
+        config = entry.config.replace(memory_format=entry.memory_format) if entry.config_valid else entry.config
+        if kind.raising_passes:
+            case = InvalidCase(config, entry.rule or "?", config.weight_shape, entry.seed or 0, "normal")
+        elif entry.values == "ones":
+            case = _OnesCase(config, 0, "ones")
+        else:
+            case = ConvCase(config, entry.seed or 0, entry.value_profile or "normal")
+        harness.check(target, kind, case, test_id=test_id, phase="regression", example=entry.id)
+
+
+# Check kinds that run the real-model layer shapes (conformance.model_shapes) beside the drawn examples.
+_MODEL_SHAPE_KINDS = ("forward", "gradient")
+
+
+def _run_model_shapes(harness, target, kind, dtypes, test_id: str, profile: str) -> list[str]:
+    """Run the op family's real-model shapes (the ci ones in the ci profile, all of them otherwise) as
+    explicit examples; returns the failure messages, tagged with the shape's name."""
+    if kind.name not in _MODEL_SHAPE_KINDS:
+        return []
+    dtype = "float32" if "float32" in dtypes else dtypes[0]
+    failures = []
+    for shape in model_shapes(target.op, ci_only=profile != "nightly"):
+        case = ConvCase(shape.config.replace(dtype=dtype), 0, "normal")
+        outcome = harness.check(target, kind, case, test_id=test_id, phase="explicit", example=shape.name)
+        if outcome.failed:
+            failures.append(f"[real-model shape {shape.name} ({shape.network})] {outcome.message}")
+    return failures
 
 
 # One test function per check kind (conformance.checks.CHECK_KINDS); each is parametrized over

@@ -35,6 +35,8 @@ from references._adapter import FrameworkAdapter
 
 __all__ = [
     "JaxAdapter",
+    "JNP_PAD_MODES",
+    "Layout",
     "dimension_numbers",
     "transposed_padding",
     "gpu_unavailable_reason",
@@ -113,13 +115,61 @@ def _grouped_transpose_kernel(jnp, w, groups: int, ndim: int):
     return jnp.flip(w, axis=tuple(range(2, 2 + ndim)))
 
 
-def _conv(jax, config: ConvConfig, x, w, precision, preferred):
+# jnp.pad's names for PyTorch's padding modes (circular is "wrap": each pad <= the input size).
+JNP_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+class Layout:
+    """How the arrays go to XLA: their axis order and the dimension numbers that describe it.
+
+    channels_last hands XLA the channels-innermost arrays the harness built (x as 'NHWC', the weight
+    as 'OHWI', the output asked for as 'NHWC'), as a JAX user with NHWC data would call; otherwise
+    PyTorch's channels-first order. The grouped transposed kernel is rearranged in PyTorch's order,
+    so its weight stays 'OIHW'.
+    """
+
+    def __init__(self, config: ConvConfig) -> None:
+        spatial = "HWD"[:config.ndim]
+        n = config.ndim
+        self.channels_last = config.memory_format == "channels_last"
+        weight_last = self.channels_last and not (config.transposed and config.groups > 1)
+        self.activation_axes = (0, *range(2, n + 2), 1) if self.channels_last else tuple(range(n + 2))
+        self.weight_axes = (0, *range(2, n + 2), 1) if weight_last else tuple(range(n + 2))
+        lhs = "N" + spatial + "C" if self.channels_last else "NC" + spatial
+        rhs = "O" + spatial + "I" if weight_last else "OI" + spatial
+        self.numbers = (lhs, rhs, lhs)
+        self.bias_shape = (1,) * (n + 1) + (-1,) if self.channels_last else (1, -1) + (1,) * n
+        self.spatial_axes = tuple(range(1, n + 1)) if self.channels_last else tuple(range(2, n + 2))
+
+    def to_xla(self, array, role: str):
+        """A NumPy array in PyTorch's index order -> the axis order XLA is told about."""
+        if array is None or role == "bias":
+            return array
+        return np.transpose(array, self.activation_axes if role == "activation" else self.weight_axes)
+
+    def from_xla(self, array, role: str):
+        """The inverse of to_xla, for results (a view: a channels_last result stays channels_last)."""
+        if array is None or role == "bias":
+            return array
+        axes = self.activation_axes if role == "activation" else self.weight_axes
+        return np.transpose(array, np.argsort(axes))
+
+
+def _conv(jax, config: ConvConfig, x, w, precision, preferred, layout: Layout | None = None):
     lax, jnp = jax.lax, jax.numpy
-    numbers = dimension_numbers(config.ndim)
+    layout = layout or Layout(config)
+    numbers = layout.numbers
     common = dict(rhs_dilation=config.dilation, dimension_numbers=numbers, precision=precision,
                   preferred_element_type=preferred)
     if not config.transposed:
         padding = config.padding.upper() if isinstance(config.padding, str) else list(config.padding)
+        if config.padding_mode != "zeros":
+            # What PyTorch's padding_mode means, as a JAX user writes it: jnp.pad, then no padding.
+            widths = [(0, 0)] * x.ndim
+            for axis, pair in zip(layout.spatial_axes, config.resolved_padding):
+                widths[axis] = pair
+            x = jnp.pad(x, widths, mode=JNP_PAD_MODES[config.padding_mode])
+            padding = [(0, 0)] * config.ndim
         return lax.conv_general_dilated(x, w, config.stride, padding, feature_group_count=config.groups, **common)
     # Negative entries in these pairs crop. They go to XLA as negative padding, which is what
     # lax.conv_transpose itself emits for such padding (its use_consistent_padding mode computes
@@ -137,7 +187,7 @@ def _conv(jax, config: ConvConfig, x, w, precision, preferred):
                                     feature_group_count=config.groups, **common)
 
 
-def _conv_with_bias(jax, config: ConvConfig, precision):
+def _conv_with_bias(jax, config: ConvConfig, precision, layout: Layout | None = None):
     """f(x, w[, b]) -> y, all in the config dtype.
 
     Half formats with a bias: PyTorch's conv-with-bias rounds once. Adding the bias to an already
@@ -147,16 +197,17 @@ def _conv_with_bias(jax, config: ConvConfig, precision):
     """
     jnp = jax.numpy
     half = config.dtype in ("float16", "bfloat16")
-    shape = (1, -1) + (1,) * config.ndim
+    layout = layout or Layout(config)
+    shape = layout.bias_shape
 
     def conv(x, w):
-        return _conv(jax, config, x, w, precision, None)
+        return _conv(jax, config, x, w, precision, None, layout)
 
     def conv_bias(x, w, b):
         if half:
-            y = _conv(jax, config, x, w, precision, jnp.float32)
+            y = _conv(jax, config, x, w, precision, jnp.float32, layout)
             return (y + b.astype(jnp.float32).reshape(shape)).astype(x.dtype)
-        return _conv(jax, config, x, w, precision, None) + b.reshape(shape)
+        return _conv(jax, config, x, w, precision, None, layout) + b.reshape(shape)
 
     return conv_bias if config.bias else conv
 
@@ -229,43 +280,60 @@ class JaxAdapter(FrameworkAdapter):
         precision = jax.lax.Precision.HIGHEST if self.precision == "highest" else None
         return jax, _jax_device(jax, device), precision
 
+    def _arrays(self, jax, config: ConvConfig, layout: Layout, target, x, w, b):
+        """x, w[, b] as JAX arrays in the layout's axis order (b only with a bias)."""
+        pairs = ((x, "activation"), (w, "weight"), (b, "bias"))[:3 if config.bias else 2]
+        return [self._array(jax, layout.to_xla(a, role), config, target) for a, role in pairs]
+
+    def supports(self, config: ConvConfig, device: str = "cpu", check: str = "forward") -> str | None:
+        if not config.batched:
+            return (f"{self.name}: lax.conv_general_dilated takes rank n+2 arrays with a batch dimension; "
+                    f"JAX has no unbatched convolution call")
+        return super().supports(config, device)
+
     def forward(self, config: ConvConfig, x, w, b=None, device: str = "cpu") -> np.ndarray:
         jax, target, precision = self._setup(device)
+        layout = Layout(config)
         with self._x64(jax, config):
-            args = [self._array(jax, a, config, target) for a in ((x, w, b) if config.bias else (x, w))]
-            y = _conv_with_bias(jax, config, precision)(*args)
-            return self._numpy(y, target)
+            y = _conv_with_bias(jax, config, precision, layout)(*self._arrays(jax, config, layout, target, x, w, b))
+            return layout.from_xla(self._numpy(y, target), "activation")
 
     def vjp(self, config: ConvConfig, x, w, b, grad_out, device: str = "cpu"):
         jax, target, precision = self._setup(device)
+        layout = Layout(config)
         with self._x64(jax, config):
-            args = [self._array(jax, a, config, target) for a in ((x, w, b) if config.bias else (x, w))]
-            y, pullback = jax.vjp(_conv_with_bias(jax, config, precision), *args)
-            grads = pullback(self._array(jax, grad_out, config, target))
+            args = self._arrays(jax, config, layout, target, x, w, b)
+            y, pullback = jax.vjp(_conv_with_bias(jax, config, precision, layout), *args)
+            grads = pullback(self._array(jax, layout.to_xla(grad_out, "activation"), config, target))
             grads = [self._numpy(g, target) for g in grads]
-        return grads[0], grads[1], grads[2] if config.bias else None
+        return (layout.from_xla(grads[0], "activation"), layout.from_xla(grads[1], "weight"),
+                grads[2] if config.bias else None)
 
     def jvp(self, config: ConvConfig, x, w, b, dx, dw, db, device: str = "cpu"):
         """Forward mode through jax.jvp."""
         jax, target, precision = self._setup(device)
+        layout = Layout(config)
         with self._x64(jax, config):
-            primals = [self._array(jax, a, config, target) for a in ((x, w, b) if config.bias else (x, w))]
-            tangents = [self._array(jax, a, config, target) for a in ((dx, dw, db) if config.bias else (dx, dw))]
-            _, dy = jax.jvp(_conv_with_bias(jax, config, precision), tuple(primals), tuple(tangents))
-            return self._numpy(dy, target)
+            primals = self._arrays(jax, config, layout, target, x, w, b)
+            tangents = self._arrays(jax, config, layout, target, dx, dw, db)
+            _, dy = jax.jvp(_conv_with_bias(jax, config, precision, layout), tuple(primals), tuple(tangents))
+            return layout.from_xla(self._numpy(dy, target), "activation")
 
     def double_vjp(self, config: ConvConfig, x, w, b, grad_out, ggx, ggw, ggb, device: str = "cpu"):
         """jax.vjp of the map (x, w, b, g) -> the VJP's results."""
         jax, target, precision = self._setup(device)
-        conv = _conv_with_bias(jax, config, precision)
+        layout = Layout(config)
+        conv = _conv_with_bias(jax, config, precision, layout)
         with self._x64(jax, config):
-            args = [self._array(jax, a, config, target) for a in ((x, w, b) if config.bias else (x, w))]
+            args = self._arrays(jax, config, layout, target, x, w, b)
 
             def first_vjp(g, *primals):
                 return jax.vjp(conv, *primals)[1](g)
 
-            g = self._array(jax, grad_out, config, target)
+            g = self._array(jax, layout.to_xla(grad_out, "activation"), config, target)
             _, pullback = jax.vjp(first_vjp, g, *args)
-            cotangents = tuple(self._array(jax, a, config, target) for a in ((ggx, ggw, ggb) if config.bias else (ggx, ggw)))
+            cotangents = tuple(self._arrays(jax, config, layout, target, ggx, ggw, ggb))
             g_bar, x_bar, w_bar = pullback(cotangents)[:3]
-            return self._numpy(x_bar, target), self._numpy(w_bar, target), self._numpy(g_bar, target)
+            return (layout.from_xla(self._numpy(x_bar, target), "activation"),
+                    layout.from_xla(self._numpy(w_bar, target), "weight"),
+                    layout.from_xla(self._numpy(g_bar, target), "activation"))

@@ -10,7 +10,17 @@ import numpy as np
 from conformance.arithmetic import FLOAT64
 from conformance.registry import Implementation
 
-__all__ = ["ArrayReference", "check_call", "namespace", "cuda_unavailable_reason", "as_float64", "to_host"]
+__all__ = [
+    "ArrayReference",
+    "as_float64",
+    "check_call",
+    "cuda_unavailable_reason",
+    "namespace",
+    "scatter_add",
+    "to_host",
+    "with_batch_axis",
+    "without_batch_axis",
+]
 
 _cupy_reason: str | None | bool = False  # False: not checked yet
 
@@ -52,6 +62,34 @@ def as_float64(xp, array):
     return xp.asarray(np.asarray(array, dtype=np.float64) if xp is np else array, dtype=xp.float64)
 
 
+def with_batch_axis(config, *activations):
+    """The batched call behind `config`: an unbatched call (C, *spatial) is a batch of one.
+
+    Returns (config with batched=True, the activations with a leading axis of 1 where it was missing).
+    The arrays stay views (no copy), so their strides are kept.
+    """
+    if config.batched:
+        return config, activations
+    return config.replace(batched=True), tuple(None if a is None else a[None] for a in activations)
+
+
+def without_batch_axis(config, array):
+    """A result of the batched call in the caller's shape: its batch axis of one dropped if unbatched."""
+    if config.batched or array is None:
+        return array
+    return array[0]
+
+
+def scatter_add(xp, target, index, values) -> None:
+    """target[index] += values, adding repeated indices once per occurrence (unbuffered, as np.add.at)."""
+    if xp is np:
+        np.add.at(target, index, values)
+    else:
+        import cupyx
+
+        cupyx.scatter_add(target, index, values)
+
+
 def to_host(array):
     if array is None:
         return None
@@ -81,7 +119,8 @@ class ArrayReference(Implementation):
         """dy = conv(dx, w) + conv(x, dw) + db: convolution is bilinear in (x, w), affine in b."""
         dy = self.forward(config, dx, w, None, device) + self.forward(config, x, dw, None, device)
         if db is not None:
-            dy = dy + np.asarray(db, np.float64).reshape((1, -1) + (1,) * config.ndim)
+            # (C_out, 1, ...) broadcasts over (N, C_out, *out) and over an unbatched (C_out, *out) alike.
+            dy = dy + np.asarray(db, np.float64).reshape((-1,) + (1,) * config.ndim)
         return dy
 
     def double_vjp(self, config, x, w, b, grad_out, ggx, ggw, ggb, device: str = "cpu"):

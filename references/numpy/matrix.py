@@ -13,7 +13,14 @@ is exactly that ordinary convolution's (C_out', C_in'/g, *k)). Gradients:
 - y = M x:    grad_x = M^T g;   grad_w[j] = sum over the nonzeros holding w_j of g[row] x[col]
 - y = M^T x:  grad_x = M g;     grad_w[j] = sum over the nonzeros holding w_j of x[row] g[col]
 
-M is stored sparse (CSR), so the cost follows the number of nonzeros.
+A padding mode (reflect, replicate, circular) is one more linear map: the 0/1 matrix P from input
+positions to padded positions (P[q, p] = 1 when padded position q copies input p). Then M = C P with
+C the convolution of the padded input without padding, so M^T = P^T C^T is the exact adjoint: an
+input element receives the gradient of every padded position that copies it. grad_w reads the
+padded input P x.
+
+M is stored sparse (CSR), so the cost follows the number of nonzeros. Unbatched calls
+(C, *spatial) run as a batch of one.
 """
 
 from __future__ import annotations
@@ -24,9 +31,44 @@ import numpy as np
 
 from conformance.config import ConvConfig
 
-from ._arrays import ArrayReference, as_float64, check_call, namespace, to_host
+from ._arrays import ArrayReference, as_float64, check_call, namespace, to_host, with_batch_axis, without_batch_axis
 
-__all__ = ["MatrixReference", "convolution_matrix_entries"]
+__all__ = ["MatrixReference", "convolution_matrix_entries", "padded_copies", "padding_operator"]
+
+
+def padded_copies(n, lo, hi, mode):
+    """The input index copied into each padded position of one dim, block by block: lo pad, input, hi pad.
+
+    Pad position j counts outwards from the input (j = 0 touches it) on either side:
+    - reflect:   before j -> j + 1,     after j -> n - 2 - j   (the mirror skips the edge element)
+    - replicate: before j -> 0,         after j -> n - 1
+    - circular:  before j -> n - 1 - j, after j -> j           (the far end wraps round)
+    """
+    before, after = np.arange(lo)[::-1], np.arange(hi)  # j of each pad position, left to right
+    if mode == "reflect":
+        before, after = before + 1, n - 2 - after
+    elif mode == "replicate":
+        before, after = np.zeros(lo, dtype=np.int64), np.full(hi, n - 1)
+    elif mode == "circular":
+        before, after = n - 1 - before, after
+    else:
+        raise ValueError(f"padding_mode={mode!r} copies no input element; padded_copies needs "
+                         f"'reflect', 'replicate' or 'circular'")
+    return np.concatenate([before, np.arange(n), after]).astype(np.int64)
+
+
+def padding_operator(sparse, channels, in_size, padding, mode):
+    """P: (channels * prod(padded), channels * prod(in_size)), 0/1, row-major (c, *spatial) on both sides.
+
+    P = I_channels kron P_0 kron P_1 ..., with P_d[q, padded_copies(...)[q]] = 1 for one dim d.
+    """
+    operator = sparse.identity(channels, format="csr")
+    for n, (lo, hi) in zip(in_size, padding):
+        source = padded_copies(n, lo, hi, mode)
+        rows = np.arange(source.size)
+        per_dim = sparse.csr_matrix((np.ones(source.size), (rows, source)), shape=(source.size, n))
+        operator = sparse.kron(operator, per_dim, format="csr")
+    return operator
 
 
 def _spatial_entries(in_size, out_size, kernel, stride, dilation, padding):
@@ -80,40 +122,56 @@ class MatrixReference(ArrayReference):
         return sparse
 
     def _matrix(self, xp, config: ConvConfig, w):
-        """M of the ordinary convolution behind config, with (rows, cols, weight_index) kept for grad_w."""
+        """M of the ordinary convolution behind config, with (rows, cols, weight_index) kept for grad_w.
+
+        With a padding mode, (rows, cols) index C (cols a padded position), and P comes back as the
+        fifth item (None for zero padding) so that grad_w can read the padded input P x.
+        """
         if config.transposed:
             # The ordinary convolution from the transposed output space back to its input space.
             geometry = (config.out_channels, config.in_channels, config.out_size, config.in_size)
         else:
             geometry = (config.in_channels, config.out_channels, config.in_size, config.out_size)
         in_channels, out_channels, in_size, out_size = geometry
+        sparse = self._sparse("cuda" if xp is not np else "cpu")
+        padding, copies = config.resolved_padding, None
+        if config.padding_mode != "zeros":
+            copies = padding_operator(sparse, in_channels, in_size, padding, config.padding_mode)
+            in_size = tuple(n + lo + hi for n, (lo, hi) in zip(in_size, padding))
+            padding = ((0, 0),) * config.ndim
         rows, cols, weight_index = convolution_matrix_entries(
             in_channels, out_channels, config.groups, in_size, out_size,
-            config.kernel, config.stride, config.dilation, config.resolved_padding,
+            config.kernel, config.stride, config.dilation, padding,
         )
         shape = (out_channels * math.prod(out_size), in_channels * math.prod(in_size))
         rows_x, cols_x, index_x = xp.asarray(rows), xp.asarray(cols), xp.asarray(weight_index)
         values = w.ravel()[index_x]
-        matrix = self._sparse("cuda" if xp is not np else "cpu").csr_matrix((values, (rows_x, cols_x)), shape=shape)
-        return matrix, rows_x, cols_x, index_x
+        matrix = sparse.csr_matrix((values, (rows_x, cols_x)), shape=shape)
+        if copies is not None:
+            matrix = matrix @ copies  # M = C P
+        return matrix, rows_x, cols_x, index_x, copies
 
     def forward(self, config: ConvConfig, x, w, b=None, device: str = "cpu"):
         check_call(config, x, w, b)
+        caller = config
+        config, (x,) = with_batch_axis(caller, x)
         xp = namespace(device)
         x, w = as_float64(xp, x), as_float64(xp, w)
-        matrix, _, _, _ = self._matrix(xp, config, w)
+        matrix = self._matrix(xp, config, w)[0]
         columns = x.reshape(config.batch, math.prod(x.shape[1:])).T     # one column per sample
         y = (matrix.T @ columns) if config.transposed else (matrix @ columns)
         y = xp.asarray(y).T.reshape(config.output_shape)
         if config.bias and b is not None:
             y = y + as_float64(xp, b).reshape((1, -1) + (1,) * config.ndim)
-        return to_host(y)
+        return to_host(without_batch_axis(caller, y))
 
     def vjp(self, config: ConvConfig, x, w, b, grad_out, device: str = "cpu"):
         check_call(config, x, w, b)
+        caller = config
+        config, (x, grad_out) = with_batch_axis(caller, x, grad_out)
         xp = namespace(device)
         x, w, g = as_float64(xp, x), as_float64(xp, w), as_float64(xp, grad_out)
-        matrix, rows, cols, weight_index = self._matrix(xp, config, w)
+        matrix, rows, cols, weight_index, copies = self._matrix(xp, config, w)
         x_columns = x.reshape(config.batch, math.prod(x.shape[1:])).T
         g_columns = g.reshape(config.batch, math.prod(g.shape[1:])).T
         if config.transposed:
@@ -121,9 +179,11 @@ class MatrixReference(ArrayReference):
             pair_products = (x_columns[rows] * g_columns[cols]).sum(axis=1)
         else:
             grad_x = matrix.T @ g_columns
+            if copies is not None:
+                x_columns = xp.asarray(copies @ x_columns)  # the padded input: C's columns index it
             pair_products = (g_columns[rows] * x_columns[cols]).sum(axis=1)
         grad_x = xp.asarray(grad_x).T.reshape(config.input_shape)
         grad_w = xp.bincount(weight_index, weights=pair_products, minlength=math.prod(config.weight_shape))
         grad_w = grad_w.reshape(config.weight_shape)
         grad_b = g.sum(axis=(0, *range(2, g.ndim))) if config.bias else None
-        return to_host(grad_x), to_host(grad_w), to_host(grad_b)
+        return to_host(without_batch_axis(caller, grad_x)), to_host(grad_w), to_host(grad_b)

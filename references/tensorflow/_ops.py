@@ -239,8 +239,15 @@ def conv_graph(config: ConvConfig, plan: Plan, x, w, b=None):
     layout = plan.layout
     x = layout.from_torch(x)
     if plan.route == "conv":
+        padding = config.padding
+        if config.padding_mode == "reflect":
+            # PyTorch's reflect is tf.pad's REFLECT (SYMMETRIC would repeat the edge value).
+            widths = [[0, 0] for _ in range(config.ndim + 2)]
+            for axis, pair in zip(layout.spatial_axes, config.resolved_padding, strict=True):
+                widths[axis] = list(pair)
+            x, padding = tf.pad(x, widths, mode="REFLECT"), ((0, 0),) * config.ndim
         y = convolve(x, _forward_filter(w, config.ndim), groups=config.groups, stride=config.stride,
-                     dilation=config.dilation, padding=config.padding, layout=layout)
+                     dilation=config.dilation, padding=padding, layout=layout)
     elif plan.route == "conv_transpose":
         y = _conv_transpose(config, x, w, layout)
     else:

@@ -1,4 +1,8 @@
-"""TensorFlow adapter: the project's PyTorch-convention calls computed with TensorFlow's public ops.
+"""tensorflow.composed: the harness's composition of TensorFlow ops, not a TF user's single call.
+
+The project's PyTorch-convention calls computed by composing TensorFlow's public ops where TF's own
+call refuses them (per-group calls, subsampling, zero insertion). TensorFlow's own single call per
+config, with its refusals recorded, is "tensorflow" (references.tensorflow.native).
 
 Importing this module does not import TensorFlow; the first call that needs it does (through
 `references.tensorflow._ops`, which holds the TensorFlow graph of each case).
@@ -117,6 +121,17 @@ def _gpu_has_tf32() -> bool:
     return tuple(details.get("compute_capability", (0, 0))) >= (8, 0)
 
 
+def unexpressible(config: ConvConfig, name: str) -> str | None:
+    """What TensorFlow's API has no form for, whichever ops are used (None when it has one)."""
+    if not config.batched:
+        return f"{name}: TensorFlow's convolutions take a batch dimension (rank n+2); there is no unbatched call"
+    if config.padding_mode in ("replicate", "circular"):
+        return (f"{name}: tf.pad has CONSTANT, REFLECT and SYMMETRIC modes; PyTorch's {config.padding_mode!r} "
+                f"has no TensorFlow form (SYMMETRIC repeats the edge value, which is neither replicate nor "
+                f"circular)")
+    return None
+
+
 def known_divergence(config: ConvConfig, device: str = "cpu") -> str | None:
     """An upstream TensorFlow bug this config hits (the adapter does not hide it), else None."""
     if (device == "cpu" and config.batch == 0 and config.dtype in ("float32", "bfloat16")
@@ -163,7 +178,9 @@ class TensorFlowAdapter(FrameworkAdapter):
     (bfloat16 results as float32).
     """
 
-    name = "tensorflow"
+    # The harness's composition of TF ops (per-group calls, subsampling, zero insertion) around
+    # TensorFlow's CPU gaps: not a TF user's call. "tensorflow" is TF's own single call (native.py).
+    name = "tensorflow.composed"
 
     # ---- capabilities ----------------------------------------------------------------------------
     # supports() is FrameworkAdapter's: every CPU config is computable through TF's own ops
@@ -171,6 +188,10 @@ class TensorFlowAdapter(FrameworkAdapter):
 
     def gpu_unavailable_reason(self) -> str | None:
         return gpu_unavailable_reason()
+
+    def supports(self, config: ConvConfig, device: str = "cpu", check: str = "forward") -> str | None:
+        reason = unexpressible(config, self.name)
+        return reason if reason else super().supports(config, device)
 
     def _tf32_active(self, device: str) -> bool:
         if device != "cuda" or self.precision == "highest":

@@ -31,6 +31,9 @@ __all__ = [
     "conv_fp32_precision",
     "full_fp32_precision",
     "torch_padding_args",
+    "tensor_with_strides",
+    "check_output_layout",
+    "OutputLayoutError",
 ]
 
 
@@ -154,9 +157,15 @@ def torch_padding_args(config: ConvConfig):
 _TORCH_DTYPES = {"float64": "float64", "float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
 
 
-def _conv(torch, config: ConvConfig, x, w, b):
+def _conv(torch, config: ConvConfig, x, w, b, check_layout: bool = False):
     functional = torch.nn.functional
-    pre_pad, padding, crop = torch_padding_args(config)
+    if config.padding_mode != "zeros":
+        # What nn.Conv*d does for a padding mode: F.pad by the mode, then a convolution without padding.
+        flat = [side for pair in reversed(config.resolved_padding) for side in pair]
+        x = functional.pad(x, flat, mode=config.padding_mode)
+        pre_pad, padding, crop = None, 0, None
+    else:
+        pre_pad, padding, crop = torch_padding_args(config)
     if pre_pad is not None:
         x = functional.pad(x, pre_pad)
     if config.transposed:
@@ -166,9 +175,66 @@ def _conv(torch, config: ConvConfig, x, w, b):
     else:
         op = getattr(functional, f"conv{config.ndim}d")
         y = op(x, w, b, stride=config.stride, padding=padding, dilation=config.dilation, groups=config.groups)
+    if check_layout:  # the convolution's own promise, on the tensor it was given (F.pad may have copied it)
+        check_output_layout(torch, config, x, y)
     if crop is not None:
-        y = y[(slice(None), slice(None)) + tuple(slice(lo, y.shape[2 + i] - hi) for i, (lo, hi) in enumerate(crop))]
+        lead = y.ndim - config.ndim  # (N, C) or, unbatched, (C,)
+        y = y[(slice(None),) * lead + tuple(slice(lo, y.shape[lead + i] - hi) for i, (lo, hi) in enumerate(crop))]
     return y
+
+
+class OutputLayoutError(AssertionError):
+    """torch broke its memory-format promise: a channels_last input gave an output that is not."""
+
+
+def check_output_layout(torch, config: ConvConfig, x, y) -> None:
+    """torch promises a channels_last output for a channels_last 4-d input (suggest_memory_format).
+
+    Checked only where the promise is documented: batched 2-d convolutions (torch's channels_last
+    tutorial) whose input torch sees as channels_last (a (N, 1, ...) or 1x1 tensor is both, so it
+    promises nothing). Measured on torch 2.13 CPU: conv3d on a channels_last_3d input returns a
+    contiguous output in float64 and in float32 with groups=1 (channels_last_3d with groups>1), so
+    3-d has no promise to hold it to.
+    """
+    if config.memory_format != "channels_last" or not config.batched or config.ndim != 2 or y.numel() == 0:
+        return
+    form = torch.channels_last
+    if x.is_contiguous(memory_format=form) and not x.is_contiguous() and not _channels_innermost(y):
+        raise OutputLayoutError(
+            f"torch returned an output with strides {tuple(y.stride())} for a channels_last input (strides "
+            f"{tuple(x.stride())}): expected a channels_last output, as torch keeps an input's memory format")
+
+
+def _channels_innermost(y) -> bool:
+    """Strides in channels_last order (N, *spatial, C from outermost), ignoring axes of size 1 (a crop
+    of a channels_last tensor keeps that order without being contiguous)."""
+    order = [0, *range(2, y.ndim), 1]
+    strides = [y.stride(axis) for axis in order if y.shape[axis] > 1]
+    return all(a >= b for a, b in zip(strides, strides[1:]))
+
+
+def tensor_with_strides(torch, array: np.ndarray, dtype, device: str):
+    """A tensor with `array`'s values and strides (views, channels_last, stride 0 included), in `dtype`.
+
+    torch.from_numpy keeps the strides; a dtype change (bfloat16 arrives as float32) makes a dense
+    copy, so the view is rebuilt over a converted copy of the buffer it looks into.
+    """
+    import warnings
+
+    with warnings.catch_warnings():  # read-only (stride-0) arrays: torch only reads them here
+        warnings.simplefilter("ignore", UserWarning)
+        tensor = torch.from_numpy(array)
+    if tensor.dtype == dtype:
+        return tensor.to(device=device)
+    root = array
+    while isinstance(getattr(root, "base", None), np.ndarray) or hasattr(getattr(root, "base", None), "base"):
+        root = root.base
+    if not (isinstance(root, np.ndarray) and root.flags.c_contiguous and root.dtype == array.dtype) or array.size == 0:
+        return tensor.to(device=device, dtype=dtype)
+    offset = array.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+    itemsize = array.itemsize
+    buffer = torch.from_numpy(root.reshape(-1)).to(device=device, dtype=dtype)
+    return torch.as_strided(buffer, array.shape, tuple(s // itemsize for s in array.strides), offset // itemsize)
 
 
 class TorchAdapter(FrameworkAdapter):
@@ -234,8 +300,9 @@ class TorchAdapter(FrameworkAdapter):
     def _tensor(self, torch, array, config: ConvConfig, device: str, requires_grad: bool = False):
         dtype = getattr(torch, _TORCH_DTYPES[config.dtype])
         # bfloat16 arrives as bfloat16-exact float32 values: the cast is exact.
-        tensor = torch.from_numpy(np.ascontiguousarray(array)).to(device=device, dtype=dtype)
-        return tensor.requires_grad_(requires_grad)
+        # The harness's layout (config.memory_format) is handed over as it is: never made contiguous.
+        tensor = tensor_with_strides(torch, np.asarray(array), dtype, device)
+        return tensor.requires_grad_(requires_grad) if requires_grad else tensor
 
     @staticmethod
     def _numpy(torch, tensor, device: str) -> np.ndarray:
@@ -260,7 +327,7 @@ class TorchAdapter(FrameworkAdapter):
         with torch.no_grad(), self._precision_context(torch):
             xt, wt = self._tensor(torch, x, config, device), self._tensor(torch, w, config, device)
             bt = self._tensor(torch, b, config, device) if config.bias else None
-            y = _conv(torch, config, xt, wt, bt)
+            y = _conv(torch, config, xt, wt, bt, check_layout=True)
         return self._numpy(torch, y, device)
 
     def vjp(self, config: ConvConfig, x, w, b, grad_out, device: str = "cpu"):

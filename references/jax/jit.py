@@ -1,0 +1,114 @@
+"""JAX under jax.jit: the eager adapter's lax.conv_general_dilated / conv_transpose call, compiled.
+
+The convolution is `references.jax.lax._conv_with_bias` (the eager adapter's translation, unchanged);
+this module only wraps it, its VJP, its JVP and its double VJP in `jax.jit`, as a user who writes
+`jax.jit(jax.grad(loss))` does. Layouts are the eager adapter's: x (N, C_in, *in), w (C_out, C_in/g,
+*k) or (C_in, C_out/g, *k) when transposed, b (C_out,), NumPy in and out.
+
+Compilation. Everything that decides shapes or padding (the whole ConvConfig) is static: it is
+closed over by the traced function, so the jitted function's only arguments are arrays. One jitted
+function is kept per (check kind, config, precision mode), in a bounded LRU cache, so a repeated call
+(the harness repeats calls for determinism, shrinking replays configs) reuses the compiled
+executable, and a new config compiles once. `compile_count()` says how many XLA compilations the
+cached functions hold (their own `_cache_size()`), for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from references.jax import lax as eager
+from references.jax.lax import JaxAdapter
+
+__all__ = ["JaxJitAdapter"]
+
+
+class JaxJitAdapter(JaxAdapter):
+    """references.jax.lax's JAX calls under jax.jit, one compilation per (check kind, config)."""
+
+    name = "jax.jit"
+    max_ci_examples = 20
+
+    def __init__(self, precision: str = "default", cache_size: int = 128) -> None:
+        super().__init__(precision)
+        self.cache_size = cache_size
+        self._jitted: OrderedDict = OrderedDict()
+
+    def settings(self, device: str = "cpu") -> dict[str, object]:
+        found = super().settings(device)
+        found["jax.jit"] = "one jitted function per (check kind, config); the config is static (closure)"
+        return found
+
+    def compile_count(self) -> int:
+        """XLA executables held by the cached jitted functions (a repeated call adds none)."""
+        return sum(function._cache_size() for function in self._jitted.values())
+
+    # ---- the jitted functions -------------------------------------------------------------------
+
+    def _jit(self, jax, kind: str, config, precision, build):
+        """The jitted `build(conv)` for this (kind, config, precision mode), built once."""
+        key = (kind, config, self.precision)
+        function = self._jitted.get(key)
+        if function is None:
+            function = jax.jit(build(eager._conv_with_bias(jax, config, precision)))
+            self._jitted[key] = function
+            while len(self._jitted) > self.cache_size:
+                self._jitted.popitem(last=False)
+        else:
+            self._jitted.move_to_end(key)
+        return function
+
+    def _arrays(self, jax, target, config, arrays):
+        return [self._array(jax, a, config, target) for a in (arrays if config.bias else arrays[:2])]
+
+    def forward(self, config, x, w, b=None, device: str = "cpu"):
+        jax, target, precision = self._setup(device)
+        with self._x64(jax, config):
+            conv = self._jit(jax, "forward", config, precision, lambda conv: conv)
+            return self._numpy(conv(*self._arrays(jax, target, config, (x, w, b))), target)
+
+    def vjp(self, config, x, w, b, grad_out, device: str = "cpu"):
+        jax, target, precision = self._setup(device)
+
+        def build(conv):
+            def pullback(g, *primals):
+                return jax.vjp(conv, *primals)[1](g)
+            return pullback
+
+        with self._x64(jax, config):
+            pullback = self._jit(jax, "vjp", config, precision, build)
+            grads = pullback(self._array(jax, grad_out, config, target), *self._arrays(jax, target, config, (x, w, b)))
+            grads = [self._numpy(g, target) for g in grads]
+        return grads[0], grads[1], grads[2] if config.bias else None
+
+    def jvp(self, config, x, w, b, dx, dw, db, device: str = "cpu"):
+        jax, target, precision = self._setup(device)
+
+        def build(conv):
+            def tangent_out(primals, tangents):
+                return jax.jvp(conv, primals, tangents)[1]
+            return tangent_out
+
+        with self._x64(jax, config):
+            tangent_out = self._jit(jax, "jvp", config, precision, build)
+            primals = tuple(self._arrays(jax, target, config, (x, w, b)))
+            tangents = tuple(self._arrays(jax, target, config, (dx, dw, db)))
+            return self._numpy(tangent_out(primals, tangents), target)
+
+    def double_vjp(self, config, x, w, b, grad_out, ggx, ggw, ggb, device: str = "cpu"):
+        jax, target, precision = self._setup(device)
+
+        def build(conv):
+            def second(g, primals, cotangents):
+                def first_vjp(g, *primals):
+                    return jax.vjp(conv, *primals)[1](g)
+                _, pullback = jax.vjp(first_vjp, g, *primals)
+                return pullback(cotangents)[:3]  # (g_bar, x_bar, w_bar)
+            return second
+
+        with self._x64(jax, config):
+            second = self._jit(jax, "double_vjp", config, precision, build)
+            g_bar, x_bar, w_bar = second(self._array(jax, grad_out, config, target),
+                                         tuple(self._arrays(jax, target, config, (x, w, b))),
+                                         tuple(self._arrays(jax, target, config, (ggx, ggw, ggb))))
+            return self._numpy(x_bar, target), self._numpy(w_bar, target), self._numpy(g_bar, target)

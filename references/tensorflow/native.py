@@ -1,0 +1,321 @@
+"""TensorFlow's own convolution calls, one per config, as a TensorFlow user writes them (no emulation).
+
+Importing this module does not import TensorFlow; the first call does.
+
+==============================================  ==========================================================
+config                                          the TensorFlow call
+==============================================  ==========================================================
+ordinary, 2-d, (lo, hi) pairs                   tf.nn.conv2d(padding=[[0,0],[lo,hi],[lo,hi],[0,0]]) (TF's
+                                                explicit padding list), strides, dilations
+ordinary otherwise                              tf.nn.convolution(padding="SAME"/"VALID", strides, dilations,
+                                                data_format); (lo, hi) pairs in 1-d/3-d: tf.pad first, then
+                                                "VALID" (TF's 1-d/3-d ops take no explicit padding: padding
+                                                first is what a TF user writes)
+padding_mode "reflect"                          tf.pad(mode="REFLECT") first, then "VALID"
+transposed, 2-d, hi >= output_padding           tf.nn.conv2d_transpose(output_shape, padding=explicit
+                                                [[lo, hi - output_padding]]), strides, dilations
+transposed otherwise                            tf.nn.conv_transpose(output_shape=full size, "VALID"), then
+                                                the (lo, hi) crop, zeros past the full size where
+                                                output_padding asks for them
+groups                                          TF's own grouped convolution (input depth a multiple of the
+                                                filter's in-depth; conv_transpose's filter (*k, C_out/g, C_in))
+bias                                            tf.nn.bias_add
+gradients / jvp / double vjp                    tf.GradientTape / tf.autodiff.ForwardAccumulator / nested tapes
+==============================================  ==========================================================
+
+Layouts: arrays are (N, C, *spatial) in index order; TF gets them channels-last (NWC/NHWC/NDHWC) on
+CPU, the only layout its CPU kernels take in every dtype, and channels-first on "cuda". The layout
+change is a NumPy transpose before the tensor is built (for memory_format "channels_last" that view
+is already contiguous), and gradients are transposed back, so the TF graph holds only the call above.
+
+Refusals. Where TensorFlow's own call refuses a valid config ("Gradients for grouped convolutions are
+not supported on CPU", "input and filter must have the same depth" for grouped Conv3D, tf.nn.convolution's
+"`strides > 1` not supported in conjunction with `dilation_rate > 1`", "Current CPU implementations do
+not yet support dilation rates larger than 1", ...), the adapter raises NotImplementedError with TF's
+own text, which the harness records as unsupported with that reason. Only messages that say the
+feature is not supported (REFUSALS) count; any other exception (e.g. oneDNN's empty-batch shape bug,
+KD-009) stays an error, and an invalid config's exception is passed through unchanged (test_invalid).
+
+`TensorFlowOneDNNOff` ("tensorflow.onednn_off") is the same path in a process started with
+TF_ENABLE_ONEDNN_OPTS=0 (Eigen kernels instead of oneDNN).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+
+from conformance.config import ConvConfig
+from references.tensorflow.composed import TensorFlowAdapter, channels_first, import_tensorflow, onednn_enabled
+
+__all__ = ["TensorFlowNative", "TensorFlowOneDNNOff", "REFUSALS", "refusal_reason", "native_call"]
+
+# Phrases of TensorFlow's messages that refuse a feature (found by calling; see the tests). Grouping
+# refusals name a depth mismatch, so they count only for groups > 1.
+REFUSALS = ("not supported", "not yet support", "only supports", "not implemented", "unimplemented")
+GROUPING_REFUSALS = ("must have the same depth", "must match last dimension of input")
+
+_FORMATS = {(1, False): "NWC", (2, False): "NHWC", (3, False): "NDHWC",
+            (1, True): "NCW", (2, True): "NCHW", (3, True): "NCDHW"}
+
+
+def _phrases(config: ConvConfig) -> tuple[str, ...]:
+    return REFUSALS + (GROUPING_REFUSALS if config.groups > 1 else ())
+
+
+def _refusal_line(message: str, phrases) -> str | None:
+    """The line of TF's message that refuses (tf.function puts a traceback before it), or None."""
+    for line in message.splitlines():
+        if any(p in line.lower() for p in phrases):
+            return line.strip()
+    return None
+
+
+def _clean(line: str) -> str:
+    """TF's refusal: its first sentence and the op it names ('[Op:Conv2DBackpropInput]').
+
+    The eager wrapper's '{{function_node ...}}' prefix goes, and so do the sentences after the first
+    (shapes and values of this call), so one refusal reads the same on every config it hits.
+    """
+    op = re.search(r"\[Op:[A-Za-z0-9_]+\]", line)
+    line = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", line)
+    line = re.sub(r"^[A-Za-z]+Error:\s*", "", line)  # tf.function's traceback line names the type
+    line = re.sub(r"\s*\[Op:[^\]]*\].*$", "", line)
+    first = re.split(r"(?<=\.)\s", line, maxsplit=1)[0]
+    return f"{first} {op.group(0)}" if op else first
+
+
+def refusal_reason(name: str, config: ConvConfig, err: Exception) -> str | None:
+    """'NAME: TF's text' when `err` is TensorFlow refusing a feature of a valid config, else None."""
+    if config.broken_rules():
+        return None  # an invalid call: refusing it is the right answer, not a gap
+    line = _refusal_line(str(err), _phrases(config))
+    return None if line is None else f"{name}: {_clean(line)}"
+
+
+# ---- layouts (NumPy, outside the TF graph) --------------------------------------------------------
+
+
+def _activation_to_tf(a, ndim: int, first: bool):
+    return a if first else np.transpose(a, [0, *range(2, ndim + 2), 1])
+
+
+def _activation_from_tf(a, ndim: int, first: bool):
+    return a if first else np.transpose(a, [0, ndim + 1, *range(1, ndim + 1)])
+
+
+def _filter_to_tf(w, ndim: int):
+    """(C_out, C_in/g, *k) -> (*k, C_in/g, C_out); transposed (C_in, C_out/g, *k) -> (*k, C_out/g, C_in)."""
+    return np.transpose(w, [*range(2, ndim + 2), 1, 0])
+
+
+def _filter_from_tf(f, ndim: int):
+    return np.transpose(f, [ndim + 1, ndim, *range(ndim)])
+
+
+# ---- the call -------------------------------------------------------------------------------------
+
+
+def _full(layout_first: bool, spatial, batch=1, channel=1) -> list:
+    return [batch, channel, *spatial] if layout_first else [batch, *spatial, channel]
+
+
+def _pad_widths(pairs, first: bool, ndim: int) -> list:
+    return _full(first, [list(p) for p in pairs], batch=[0, 0], channel=[0, 0])
+
+
+def _ordinary(tf, config: ConvConfig, x, f, first: bool):
+    ndim, fmt = config.ndim, _FORMATS[(config.ndim, first)]
+    mode = getattr(config, "padding_mode", "zeros")
+    if isinstance(config.padding, str):
+        padding = config.padding.upper()
+    else:
+        pairs = config.padding
+        if mode != "zeros":
+            x = tf.pad(x, _pad_widths(pairs, first, ndim), mode=mode.upper())
+            padding = "VALID"
+        elif not any(lo or hi for lo, hi in pairs):
+            padding = "VALID"
+        elif ndim == 2:
+            return tf.nn.conv2d(x, f, strides=list(config.stride), padding=_pad_widths(pairs, first, ndim),
+                                dilations=list(config.dilation), data_format=fmt)
+        else:
+            x = tf.pad(x, _pad_widths(pairs, first, ndim))
+            padding = "VALID"
+    return tf.nn.convolution(x, f, strides=list(config.stride), padding=padding, dilations=list(config.dilation),
+                             data_format=fmt)
+
+
+def _transposed(tf, config: ConvConfig, x, f, first: bool):
+    ndim, fmt = config.ndim, _FORMATS[(config.ndim, first)]
+    pairs, out_size = config.resolved_padding, config.out_size
+    common = dict(strides=list(config.stride), dilations=list(config.dilation), data_format=fmt)
+    if ndim == 2 and all(hi >= op for (_, hi), op in zip(pairs, config.output_padding)):
+        # TF's explicit pairs are the forward convolution's: output_padding comes off the high side.
+        explicit = [[lo, hi - op] for (lo, hi), op in zip(pairs, config.output_padding)]
+        shape = _full(first, out_size, batch=config.batch, channel=config.out_channels)
+        return tf.nn.conv2d_transpose(x, f, shape, padding=_pad_widths(explicit, first, 2), **common)
+    # "VALID" gives the full (n-1)*s + d*(k-1) + 1 (+ up to s-1 more, which TF accepts); then crop.
+    full = [(n - 1) * s + d * (k - 1) + 1 + min(max(op - hi, 0), s - 1)
+            for n, s, d, k, (_, hi), op in zip(config.in_size, config.stride, config.dilation, config.kernel,
+                                                pairs, config.output_padding)]
+    shape = _full(first, full, batch=config.batch, channel=config.out_channels)
+    y = tf.nn.conv_transpose(x, f, shape, padding="VALID", **common)
+    beyond = [max(lo + o - size, 0) for (lo, _), o, size in zip(pairs, out_size, full)]
+    if any(beyond):  # output_padding past what "VALID" can give: those positions get no contribution
+        y = tf.pad(y, _pad_widths([(0, e) for e in beyond], first, ndim))
+    index = [slice(None)] * (ndim + 2)
+    axes = range(2, ndim + 2) if first else range(1, ndim + 1)
+    for axis, (lo, _), o in zip(axes, pairs, out_size):
+        index[axis] = slice(lo, lo + o)
+    return y[tuple(index)]
+
+
+def native_call(tf, config: ConvConfig, first: bool, x, f, b=None):
+    """TF's call for `config` on TF-layout tensors (x in NWC/NHWC/NDHWC or NC..., f (*k, in, out))."""
+    y = _transposed(tf, config, x, f, first) if config.transposed else _ordinary(tf, config, x, f, first)
+    if b is not None:
+        y = tf.nn.bias_add(y, b, data_format="NC..." if first else "N...C")
+    return y
+
+
+class TensorFlowNative(TensorFlowAdapter):
+    """TensorFlow's own single convolution call per config (see the module docstring)."""
+
+    name = "tensorflow"
+
+    def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
+        reason = self.supports_device(device)
+        if reason:
+            return reason
+        mode = getattr(config, "padding_mode", "zeros")
+        if mode in ("replicate", "circular"):
+            return (f"{self.name}: no padding_mode {mode!r} (tf.pad's modes are CONSTANT, REFLECT, SYMMETRIC; "
+                    f"SYMMETRIC repeats the edge, which is not replicate)")
+        if not getattr(config, "batched", True):
+            return f"{self.name}: tf.nn convolutions take batched input only (rank ndim + 2)"
+        return None
+
+    def settings(self, device: str = "cpu") -> dict[str, object]:
+        found = super().settings(device)
+        found["call"] = "one tf.nn call per config (TF's own padding, groups, strides, dilations)"
+        found["oneDNN"] = onednn_enabled()
+        return found
+
+    # ---- conversion ------------------------------------------------------------------------------
+
+    def _tensors(self, config: ConvConfig, device: str, arrays):
+        """x-like, w-like, b-like arrays (PyTorch layouts) as TF-layout tensors; None stays None."""
+        first, ndim = channels_first(device), config.ndim
+        x, w, *rest = arrays
+        tensors = [self._to_tf(_activation_to_tf(x, ndim, first), config),
+                   self._to_tf(_filter_to_tf(w, ndim), config)]
+        return tensors + [self._to_tf(r, config) for r in rest]
+
+    def _activation(self, config: ConvConfig, device: str, a):
+        return self._to_tf(_activation_to_tf(a, config.ndim, channels_first(device)), config)
+
+    def _from_tf(self, config: ConvConfig, device: str, tensor, kind: str):
+        array = self._to_numpy(tensor, config, device)
+        first = channels_first(device)
+        if kind == "activation":
+            array = _activation_from_tf(array, config.ndim, first)
+        elif kind == "filter":
+            array = _filter_from_tf(array, config.ndim)
+        return np.ascontiguousarray(array)
+
+    # ---- the check kinds, as functions of TF tensors (tensorflow.xla compiles the same ones) -----
+
+    def _functions(self, tf, config: ConvConfig, device: str) -> dict:
+        first = channels_first(device)
+        zero = tf.UnconnectedGradients.ZERO
+
+        def forward(x, f, *b):
+            return native_call(tf, config, first, x, f, *b)
+
+        def vjp(g, x, f, *b):
+            primals = [x, f, *b]
+            with tf.GradientTape() as tape:
+                tape.watch(primals)
+                y = forward(*primals)
+            return tape.gradient(y, primals, output_gradients=g, unconnected_gradients=zero)
+
+        def jvp(primals, tangents):
+            with tf.autodiff.ForwardAccumulator(list(primals), list(tangents)) as accumulator:
+                y = forward(*primals)
+            return accumulator.jvp(y, unconnected_gradients=zero)
+
+        def double_vjp(g, primals, cotangents):
+            primals = list(primals)
+            with tf.GradientTape() as outer:
+                outer.watch(primals + [g])
+                with tf.GradientTape() as inner:
+                    inner.watch(primals)
+                    y = forward(*primals)
+                first_grads = inner.gradient(y, primals, output_gradients=g, unconnected_gradients=zero)
+            return outer.gradient(first_grads, [primals[0], primals[1], g], output_gradients=list(cotangents),
+                                  unconnected_gradients=zero)
+
+        return {"forward": forward, "vjp": vjp, "jvp": jvp, "double_vjp": double_vjp}
+
+    def _function(self, tf, kind: str, config: ConvConfig, device: str):
+        """The function computing check kind `kind` (eager here; compiled in tensorflow.xla)."""
+        return self._functions(tf, config, device)[kind]
+
+    def _call(self, kind: str, config: ConvConfig, device: str, *args):
+        tf = import_tensorflow()
+        with self._precision_scope(), tf.device(self._device_name(device)):
+            try:
+                return self._function(tf, kind, config, device)(*args)
+            except (tf.errors.OpError, ValueError, TypeError) as err:
+                reason = refusal_reason(self.name, config, err)
+                if reason is not None:
+                    raise NotImplementedError(reason) from err
+                raise
+
+    @staticmethod
+    def _device_name(device: str) -> str:
+        from references.tensorflow.composed import tf_device_name
+
+        return tf_device_name(device)
+
+    def forward(self, config: ConvConfig, x, w, b=None, device: str = "cpu") -> np.ndarray:
+        args = self._tensors(config, device, (x, w, b) if config.bias else (x, w))
+        return self._from_tf(config, device, self._call("forward", config, device, *args), "activation")
+
+    def vjp(self, config: ConvConfig, x, w, b, grad_out, device: str = "cpu"):
+        g = self._activation(config, device, grad_out)
+        args = self._tensors(config, device, (x, w, b) if config.bias else (x, w))
+        grads = self._call("vjp", config, device, g, *args)
+        return (self._from_tf(config, device, grads[0], "activation"), self._from_tf(config, device, grads[1], "filter"),
+                self._from_tf(config, device, grads[2], "bias") if config.bias else None)
+
+    def jvp(self, config: ConvConfig, x, w, b, dx, dw, db, device: str = "cpu"):
+        primals = self._tensors(config, device, (x, w, b) if config.bias else (x, w))
+        tangents = self._tensors(config, device, (dx, dw, db) if config.bias else (dx, dw))
+        dy = self._call("jvp", config, device, tuple(primals), tuple(tangents))
+        return self._from_tf(config, device, dy, "activation")
+
+    def double_vjp(self, config: ConvConfig, x, w, b, grad_out, ggx, ggw, ggb, device: str = "cpu"):
+        g = self._activation(config, device, grad_out)
+        primals = self._tensors(config, device, (x, w, b) if config.bias else (x, w))
+        cotangents = self._tensors(config, device, (ggx, ggw, ggb) if config.bias else (ggx, ggw))
+        x_bar, w_bar, g_bar = self._call("double_vjp", config, device, g, tuple(primals), tuple(cotangents))
+        return (self._from_tf(config, device, x_bar, "activation"), self._from_tf(config, device, w_bar, "filter"),
+                self._from_tf(config, device, g_bar, "activation"))
+
+
+class TensorFlowOneDNNOff(TensorFlowNative):
+    """tensorflow's native path with oneDNN off (TF_ENABLE_ONEDNN_OPTS=0, read when TF is imported)."""
+
+    name = "tensorflow.onednn_off"
+    environment = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+
+    def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
+        if os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":
+            return (f"{self.name}: needs its own process started with TF_ENABLE_ONEDNN_OPTS=0 (TensorFlow reads it at "
+                    f"import; here it is {os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset')!r}): run with "
+                    f"--isolation process, or export TF_ENABLE_ONEDNN_OPTS=0")
+        return super().supports(config, device)

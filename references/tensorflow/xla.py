@@ -1,0 +1,50 @@
+"""TensorFlow's native single-op call (references.tensorflow.native) under tf.function(jit_compile=True).
+
+The forward call, and the GradientTape / ForwardAccumulator / nested tapes of the other check kinds,
+run inside one XLA-compiled tf.function per (check kind, config, device, precision mode). The config
+is static (closed over), so each function traces and compiles once for its shapes; a repeated call
+reuses it (`trace_count()` counts traces, for tests and benchmarks). Functions are kept in a
+bounded LRU cache. XLA's own refusals are recorded like the eager ones (TF's text, as unsupported).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from conformance.config import ConvConfig
+from references.tensorflow.native import TensorFlowNative
+
+__all__ = ["TensorFlowXLA"]
+
+
+class TensorFlowXLA(TensorFlowNative):
+    """tensorflow's native call compiled by XLA (tf.function(jit_compile=True))."""
+
+    name = "tensorflow.xla"
+    max_ci_examples = 20
+
+    def __init__(self, precision: str = "default", cache_size: int = 128) -> None:
+        super().__init__(precision)
+        self.cache_size = cache_size
+        self._compiled: OrderedDict = OrderedDict()
+
+    def settings(self, device: str = "cpu") -> dict[str, object]:
+        found = super().settings(device)
+        found["tf.function"] = "jit_compile=True, one function per (check kind, config); the config is static"
+        return found
+
+    def trace_count(self) -> int:
+        """Traces of the cached functions (each trace is one XLA compilation here)."""
+        return sum(function.experimental_get_tracing_count() for function in self._compiled.values())
+
+    def _function(self, tf, kind: str, config: ConvConfig, device: str):
+        key = (kind, config, device, self.precision)
+        function = self._compiled.get(key)
+        if function is None:
+            function = tf.function(self._functions(tf, config, device)[kind], jit_compile=True)
+            self._compiled[key] = function
+            while len(self._compiled) > self.cache_size:
+                self._compiled.popitem(last=False)
+        else:
+            self._compiled.move_to_end(key)
+        return function

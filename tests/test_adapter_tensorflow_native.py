@@ -1,0 +1,220 @@
+"""TensorFlow's own single calls: "tensorflow" (references/tensorflow/native.py), "tensorflow.xla" and
+"tensorflow.onednn_off", against the float64 naive reference (judged by conformance.compare through
+tests/adapter_checks.py), and their refusals: TF's own text, raised as NotImplementedError, which the
+harness records as unsupported.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import references.tensorflow.native as native  # noqa: E402  (imports no framework)
+from conformance.config import ConvConfig
+from conformance.strategies import make_tensors
+from tests import adapter_checks as ac
+
+tf = pytest.importorskip("tensorflow", reason="tensorflow not installed")
+from references.tensorflow.xla import TensorFlowXLA  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+NATIVE = native.TensorFlowNative()
+XLA = TensorFlowXLA()
+
+
+def assert_agrees(impl, config, checks=ac.CHECKS, seed=0):
+    verdicts = ac.check_against_naive(impl, config, seed, checks=checks)
+    message = ac.describe_failure(impl.name, config, verdicts)
+    assert message is None, message
+
+
+def conv(ndim=2, **fields) -> ConvConfig:
+    base = dict(ndim=ndim, in_channels=2, out_channels=3, in_size=(6, 5, 4)[:ndim], kernel=(3, 2, 2)[:ndim], bias=True)
+    base.update(fields)
+    return ConvConfig(**base)
+
+
+# Configs TensorFlow's own call computes on CPU in float64, forward and gradients: one per route.
+RUNS = [
+    pytest.param(conv(1, padding=((2, 1),)), id="conv1d(pad=(2,1)): tf.pad + tf.nn.convolution"),
+    pytest.param(conv(2, stride=(2, 1), padding=((1, 0), (0, 2))), id="conv2d(stride=2x1, pad=(1,0)x(0,2)): explicit list"),
+    pytest.param(conv(2, padding="same", dilation=(2, 1)), id="conv2d(dilation=2x1, pad=same)"),
+    pytest.param(conv(3, stride=2, padding=1, batch=2), id="conv3d(N=2, stride=2, pad=1)"),
+    pytest.param(conv(1, dilation=3, padding="valid", in_size=(9,)), id="conv1d(dilation=3, pad=valid)"),
+    pytest.param(conv(1, transposed=True, stride=3, padding=((1, 2),), output_padding=2),
+                 id="conv_transpose1d(stride=3, pad=(1,2), out_pad=2): VALID + crop"),
+    pytest.param(conv(2, transposed=True, stride=(2, 3), padding=((1, 0), (2, 2)), output_padding=(1, 2)),
+                 id="conv_transpose2d(stride=2x3, pad=(1,0)x(2,2), out_pad=1x2): VALID + crop (hi < out_pad)"),
+    pytest.param(conv(2, transposed=True, stride=2, padding=((0, 1), (2, 1)), output_padding=(1, 1)),
+                 id="conv_transpose2d(stride=2, pad=(0,1)x(2,1), out_pad=1): explicit list"),
+    pytest.param(conv(3, transposed=True, stride=(1, 2, 2), padding=1, bias=False),
+                 id="conv_transpose3d(stride=1x2x2, pad=1)"),
+]
+
+
+@pytest.mark.parametrize("config", RUNS)
+@pytest.mark.parametrize("impl", [NATIVE, XLA], ids=lambda impl: impl.name)
+def test_float64_agrees_with_naive(impl, config):
+    assert_agrees(impl, config)
+
+
+FORWARD_ONLY = [  # TF computes the forward call, and refuses the float64 gradient (see REFUSALS)
+    pytest.param(conv(2, in_channels=4, out_channels=6, groups=2), id="conv2d(groups=2)"),
+    pytest.param(conv(1, in_channels=3, out_channels=3, groups=3, stride=2, padding=1), id="conv1d(depthwise)"),
+]
+
+
+@pytest.mark.parametrize("config", FORWARD_ONLY)
+def test_grouped_forward_agrees_with_naive(config):
+    assert_agrees(NATIVE, config, checks=("forward",))
+
+
+@pytest.mark.parametrize("config", FORWARD_ONLY + RUNS[:3])
+def test_xla_computes_what_eager_refuses_or_not(config):
+    assert_agrees(XLA, config)  # XLA has grouped and dilated gradients on CPU
+
+
+def test_float32_transposed_dilation_past_the_full_size():
+    # oneDNN computes float32 transposed dilation; output_padding (1) > hi (0) with stride 1: the
+    # position past the full size gets no contribution, only the bias.
+    config = conv(1, transposed=True, dilation=2, output_padding=1, dtype="float32")
+    assert_agrees(NATIVE, config)
+
+
+# ---- refusals: TF's own text, as NotImplementedError (the harness: unsupported) --------------------
+
+REFUSALS = [
+    pytest.param(conv(3, in_channels=4, out_channels=4, groups=2), "forward",
+                 "Number of channels in filter", id="conv3d(groups=2) float64 forward"),
+    pytest.param(conv(3, in_channels=4, out_channels=4, groups=2, dtype="float32"), "forward",
+                 "input and filter must have the same depth", id="conv3d(groups=2) float32 forward"),
+    pytest.param(conv(2, in_channels=4, out_channels=6, groups=2), "vjp",
+                 "Gradients for grouped convolutions are not supported on CPU.", id="conv2d(groups=2) float64 gradient"),
+    pytest.param(conv(1, stride=2, dilation=2, in_size=(9,)), "forward",
+                 "`strides > 1` not supported in conjunction with `dilation_rate > 1`.",
+                 id="conv1d(stride=2, dilation=2) forward"),
+    pytest.param(conv(2, dilation=2, padding=((1, 0), (0, 1))), "vjp",
+                 "Current CPU implementations do not yet support dilation rates larger than 1. [Op:Conv2DBackpropInput]",
+                 id="conv2d(dilation=2, explicit pad) float64 gradient"),
+    pytest.param(conv(2, transposed=True, dilation=2), "forward",
+                 "Current CPU implementations do not yet support dilation rates larger than 1. [Op:Conv2DBackpropInput]",
+                 id="conv_transpose2d(dilation=2) float64 forward"),
+]
+
+
+def _call(impl, config, method):
+    t = make_tensors(config, 0).in_storage(config.dtype)
+    if method == "forward":
+        return impl.forward(config, t.x, t.w, t.b)
+    return impl.vjp(config, t.x, t.w, t.b, t.grad_out)
+
+
+@pytest.mark.parametrize("config, method, text", REFUSALS)
+def test_refusal_is_not_implemented_with_tensorflows_text(config, method, text):
+    with pytest.raises(NotImplementedError) as info:
+        _call(NATIVE, config, method)
+    assert str(info.value).startswith("tensorflow: ") and text in str(info.value), info.value
+    assert isinstance(info.value.__cause__, (tf.errors.OpError, ValueError))  # TF raised it: found by calling
+
+
+def test_harness_records_a_refusal_as_unsupported_with_the_text():
+    from conformance.checks import FORWARD
+    from conformance.harness import _not_implemented_reason
+
+    config = conv(3, in_channels=4, out_channels=4, groups=2)
+    with pytest.raises(NotImplementedError) as info:
+        _call(NATIVE, config, "forward")
+    reason = _not_implemented_reason("tensorflow", FORWARD, info.value)
+    assert reason is not None and "Number of channels in filter" in reason
+
+
+def test_other_errors_stay_errors():
+    # oneDNN's empty-batch shape bug (KD-009) is a finding, not a refusal.
+    config = conv(2, batch=0, dtype="float32")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Must provide as many biases"):  # NHWC bias_add on the input-shaped result
+        _call(NATIVE, config, "forward")
+
+
+def test_an_invalid_call_keeps_its_own_exception():
+    config = ConvConfig.unchecked(ndim=1, in_channels=2, out_channels=2, in_size=5, kernel=2, stride=2, dilation=2)
+    err = ValueError("`strides > 1` not supported in conjunction with `dilation_rate > 1`.")
+    assert native.refusal_reason("tensorflow", config, err) is not None
+    broken = ConvConfig.unchecked(ndim=1, in_size=5, kernel=2, padding="same", stride=2)
+    assert broken.broken_rules()
+    assert native.refusal_reason("tensorflow", broken, err) is None
+
+
+def test_grouping_messages_count_only_for_groups():
+    err = tf.errors.InvalidArgumentError(None, None, "input and filter must have the same depth: 4 vs 2")
+    assert native.refusal_reason("tensorflow", conv(3, in_channels=4, out_channels=4, groups=2), err)
+    assert native.refusal_reason("tensorflow", conv(3), err) is None
+
+
+# ---- layouts, compilation, oneDNN off ------------------------------------------------------------
+
+
+def test_channels_last_buffer_gives_the_same_result():
+    config = conv(2, stride=2, padding=1)
+    t = make_tensors(config, 0).in_storage(config.dtype)
+    channels_last = np.moveaxis(np.ascontiguousarray(np.moveaxis(t.x, 1, -1)), -1, 1)  # NHWC buffer, NCHW view
+    assert not channels_last.flags.c_contiguous
+    np.testing.assert_array_equal(NATIVE.forward(config, channels_last, t.w, t.b), NATIVE.forward(config, t.x, t.w, t.b))
+
+
+def test_xla_compiles_once_per_config():
+    xla = TensorFlowXLA()
+    config = conv(1, padding=((1, 0),))
+    t = make_tensors(config, 0).in_storage(config.dtype)
+    for _ in range(3):
+        xla.forward(config, t.x, t.w, t.b)
+        xla.vjp(config, t.x, t.w, t.b, t.grad_out)
+    assert xla.trace_count() == 2  # one forward function, one gradient function, each traced once
+    xla.forward(conv(1, padding=((0, 1),)), t.x, t.w, t.b)  # a new padding is a new config
+    assert xla.trace_count() == 3
+
+
+def test_onednn_off_needs_its_own_process(monkeypatch):
+    from conformance.isolation import worker_environment
+
+    off = native.TensorFlowOneDNNOff()
+    assert worker_environment("tensorflow.onednn_off") == {"TF_ENABLE_ONEDNN_OPTS": "0"}
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    assert "needs its own process" in off.supports(conv(2))
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert off.supports(conv(2)) is None
+    assert off.settings("cpu")["TF_ENABLE_ONEDNN_OPTS"] == "0" and off.settings("cpu")["oneDNN"] is False
+
+
+def test_onednn_off_agrees_in_its_own_process(monkeypatch):
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    configs = [RUNS[1].values[0], RUNS[6].values[0], conv(2, batch=0, dtype="float32")]
+    answers, crashes = ac.run_in_child("tensorflow.onednn_off", [{"config": c.to_dict()} for c in configs])
+    assert not crashes
+    for config, answer in zip(configs, answers):
+        assert "verdicts" in answer, answer
+        assert ac.describe_failure("tensorflow.onednn_off", config, answer["verdicts"]) is None
+
+
+@pytest.mark.parametrize("impl", [NATIVE, XLA, native.TensorFlowOneDNNOff()], ids=lambda impl: impl.name)
+def test_unbatched_and_padding_modes_declared(impl, monkeypatch):
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+
+    class Unbatched:
+        batched, padding_mode = False, "zeros"
+
+    class Replicate:
+        batched, padding_mode = True, "replicate"
+
+    assert "batched input only" in native.TensorFlowNative.supports(impl, Unbatched(), "cpu")
+    assert "no padding_mode 'replicate'" in native.TensorFlowNative.supports(impl, Replicate(), "cpu")
+
+
+def test_import_does_not_load_tensorflow():
+    code = ("import sys, references.tensorflow.native, references.tensorflow.xla, references.jax.jit; "
+            "print(sorted(m for m in ('tensorflow', 'torch', 'jax') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
