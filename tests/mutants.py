@@ -17,6 +17,8 @@ from conformance import ConvConfig, Implementation
 from conformance.dtypes import to_storage
 from references.numpy.naive import NaiveReference
 
+from .mutants_axes import AXIS_MUTANTS
+
 __all__ = ["MUTANTS", "Mutant"]
 
 _naive = NaiveReference()
@@ -249,6 +251,7 @@ MUTANTS = {
     "double_vjp_mixed_inputs": dict(double_vjp_change=_double_vjp_weight_from_input,
                                     description="double backward's w_bar uses x instead of ggx"),
     "accepts_invalid": dict(validates=False, description="skips the validity checks and returns zeros"),
+    **AXIS_MUTANTS,  # padding_mode, memory_format, batched=False, in_channels=0 (tests/mutants_axes.py)
 }
 
 

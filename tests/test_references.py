@@ -170,7 +170,7 @@ def _torch_batched_call(F, config, x, w, b, pad):
     return y
 
 
-@settings(max_examples=int(os.environ.get("REFERENCE_TORCH_EXAMPLES", "300")), deadline=None)
+@settings(max_examples=int(os.environ.get("REFERENCE_TORCH_EXAMPLES", "150")), deadline=None)
 @given(conv_cases(dtypes=("float64",)))
 def test_references_agree_with_torch_in_float64(case):
     # torch 2.13 gives an ordinary convolution with zero input channels zero output channels, not

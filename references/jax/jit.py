@@ -1,6 +1,7 @@
 """JAX under jax.jit: the eager adapter's lax.conv_general_dilated / conv_transpose call, compiled.
 
-The convolution is `references.jax.lax._conv_with_bias` (the eager adapter's translation, unchanged);
+The convolution is `references.jax.lax._conv_with_bias` and its `Layout` (the eager adapter's
+translation and axis orders, unchanged; supports() is the eager adapter's too);
 this module only wraps it, its VJP, its JVP and its double VJP in `jax.jit`, as a user who writes
 `jax.jit(jax.grad(loss))` does. Layouts are the eager adapter's: x (N, C_in, *in), w (C_out, C_in/g,
 *k) or (C_in, C_out/g, *k) when transposed, b (C_out,), NumPy in and out.
@@ -45,12 +46,12 @@ class JaxJitAdapter(JaxAdapter):
 
     # ---- the jitted functions -------------------------------------------------------------------
 
-    def _jit(self, jax, kind: str, config, precision, build):
+    def _jit(self, jax, kind: str, config, precision, layout, build):
         """The jitted `build(conv)` for this (kind, config, precision mode), built once."""
         key = (kind, config, self.precision)
         function = self._jitted.get(key)
         if function is None:
-            function = jax.jit(build(eager._conv_with_bias(jax, config, precision)))
+            function = jax.jit(build(eager._conv_with_bias(jax, config, precision, layout)))
             self._jitted[key] = function
             while len(self._jitted) > self.cache_size:
                 self._jitted.popitem(last=False)
@@ -58,17 +59,17 @@ class JaxJitAdapter(JaxAdapter):
             self._jitted.move_to_end(key)
         return function
 
-    def _arrays(self, jax, target, config, arrays):
-        return [self._array(jax, a, config, target) for a in (arrays if config.bias else arrays[:2])]
-
     def forward(self, config, x, w, b=None, device: str = "cpu"):
         jax, target, precision = self._setup(device)
+        layout = eager.Layout(config)
         with self._x64(jax, config):
-            conv = self._jit(jax, "forward", config, precision, lambda conv: conv)
-            return self._numpy(conv(*self._arrays(jax, target, config, (x, w, b))), target)
+            conv = self._jit(jax, "forward", config, precision, layout, lambda conv: conv)
+            y = conv(*self._arrays(jax, config, layout, target, x, w, b))
+            return layout.from_xla(self._numpy(y, target), "activation")
 
     def vjp(self, config, x, w, b, grad_out, device: str = "cpu"):
         jax, target, precision = self._setup(device)
+        layout = eager.Layout(config)
 
         def build(conv):
             def pullback(g, *primals):
@@ -76,13 +77,16 @@ class JaxJitAdapter(JaxAdapter):
             return pullback
 
         with self._x64(jax, config):
-            pullback = self._jit(jax, "vjp", config, precision, build)
-            grads = pullback(self._array(jax, grad_out, config, target), *self._arrays(jax, target, config, (x, w, b)))
+            pullback = self._jit(jax, "vjp", config, precision, layout, build)
+            g = self._array(jax, layout.to_xla(grad_out, "activation"), config, target)
+            grads = pullback(g, *self._arrays(jax, config, layout, target, x, w, b))
             grads = [self._numpy(g, target) for g in grads]
-        return grads[0], grads[1], grads[2] if config.bias else None
+        return (layout.from_xla(grads[0], "activation"), layout.from_xla(grads[1], "weight"),
+                grads[2] if config.bias else None)
 
     def jvp(self, config, x, w, b, dx, dw, db, device: str = "cpu"):
         jax, target, precision = self._setup(device)
+        layout = eager.Layout(config)
 
         def build(conv):
             def tangent_out(primals, tangents):
@@ -90,13 +94,14 @@ class JaxJitAdapter(JaxAdapter):
             return tangent_out
 
         with self._x64(jax, config):
-            tangent_out = self._jit(jax, "jvp", config, precision, build)
-            primals = tuple(self._arrays(jax, target, config, (x, w, b)))
-            tangents = tuple(self._arrays(jax, target, config, (dx, dw, db)))
-            return self._numpy(tangent_out(primals, tangents), target)
+            tangent_out = self._jit(jax, "jvp", config, precision, layout, build)
+            primals = tuple(self._arrays(jax, config, layout, target, x, w, b))
+            tangents = tuple(self._arrays(jax, config, layout, target, dx, dw, db))
+            return layout.from_xla(self._numpy(tangent_out(primals, tangents), target), "activation")
 
     def double_vjp(self, config, x, w, b, grad_out, ggx, ggw, ggb, device: str = "cpu"):
         jax, target, precision = self._setup(device)
+        layout = eager.Layout(config)
 
         def build(conv):
             def second(g, primals, cotangents):
@@ -107,8 +112,10 @@ class JaxJitAdapter(JaxAdapter):
             return second
 
         with self._x64(jax, config):
-            second = self._jit(jax, "double_vjp", config, precision, build)
-            g_bar, x_bar, w_bar = second(self._array(jax, grad_out, config, target),
-                                         tuple(self._arrays(jax, target, config, (x, w, b))),
-                                         tuple(self._arrays(jax, target, config, (ggx, ggw, ggb))))
-            return self._numpy(x_bar, target), self._numpy(w_bar, target), self._numpy(g_bar, target)
+            second = self._jit(jax, "double_vjp", config, precision, layout, build)
+            g = self._array(jax, layout.to_xla(grad_out, "activation"), config, target)
+            g_bar, x_bar, w_bar = second(g, tuple(self._arrays(jax, config, layout, target, x, w, b)),
+                                         tuple(self._arrays(jax, config, layout, target, ggx, ggw, ggb)))
+            return (layout.from_xla(self._numpy(x_bar, target), "activation"),
+                    layout.from_xla(self._numpy(w_bar, target), "weight"),
+                    layout.from_xla(self._numpy(g_bar, target), "activation"))

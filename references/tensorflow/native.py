@@ -54,7 +54,9 @@ __all__ = ["TensorFlowNative", "TensorFlowOneDNNOff", "REFUSALS", "refusal_reaso
 
 # Phrases of TensorFlow's messages that refuse a feature (found by calling; see the tests). Grouping
 # refusals name a depth mismatch, so they count only for groups > 1.
-REFUSALS = ("not supported", "not yet support", "only supports", "not implemented", "unimplemented")
+REFUSALS = ("not supported", "not yet support", "only supports", "not implemented", "unimplemented",
+            # zero input channels (PyTorch computes them: the output is the bias)
+            "filter depth must be stricly positive", "filter_depth must be non-zero", "depth of filter must not be 0")
 GROUPING_REFUSALS = ("must have the same depth", "must match last dimension of input")
 
 _FORMATS = {(1, False): "NWC", (2, False): "NHWC", (3, False): "NDHWC",
@@ -129,14 +131,14 @@ def _pad_widths(pairs, first: bool, ndim: int) -> list:
 def _ordinary(tf, config: ConvConfig, x, f, first: bool):
     ndim, fmt = config.ndim, _FORMATS[(config.ndim, first)]
     mode = getattr(config, "padding_mode", "zeros")
-    if isinstance(config.padding, str):
+    if mode != "zeros":  # PyTorch's padding_mode as a TF user writes it: tf.pad by the mode, then no padding
+        x = tf.pad(x, _pad_widths(config.resolved_padding, first, ndim), mode=mode.upper())
+        padding = "VALID"
+    elif isinstance(config.padding, str):
         padding = config.padding.upper()
     else:
         pairs = config.padding
-        if mode != "zeros":
-            x = tf.pad(x, _pad_widths(pairs, first, ndim), mode=mode.upper())
-            padding = "VALID"
-        elif not any(lo or hi for lo, hi in pairs):
+        if not any(lo or hi for lo, hi in pairs):
             padding = "VALID"
         elif ndim == 2:
             return tf.nn.conv2d(x, f, strides=list(config.stride), padding=_pad_widths(pairs, first, ndim),
