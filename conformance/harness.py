@@ -181,6 +181,17 @@ class Harness:
             self._implementations[spec] = impl
         return self._implementations[spec]
 
+    def _consensus_spec(self, spec: str) -> str:
+        """The key to run `spec` under for a consensus. With --isolation none the implementations
+        under test run in this process, but another framework replayed for the consensus runs in a
+        worker all the same: its crash (TensorFlow aborts on some invalid calls) must not end the run."""
+        if self.isolation != "none" or spec in REFERENCES or ":" in spec:
+            return spec
+        key = f"{spec}#consensus"
+        if key not in self._implementations:
+            self._implementations[key] = IsolatedImplementation(spec, precision=self.precision, timeout=self.call_timeout)
+        return key
+
     def close(self) -> None:
         for impl in self._implementations.values():
             if isinstance(impl, IsolatedImplementation):
@@ -402,7 +413,7 @@ class Harness:
                 continue
             try:
                 name = spec if ":" not in spec else self.implementation(spec).name
-                other = Target(target.op, name, target.device, spec)
+                other = Target(target.op, name, target.device, self._consensus_spec(spec))
                 outcome = self._evaluate(other, kind, case, "consensus", "consensus")
             except Exception as err:  # consensus is advisory; never let it hide the finding
                 table[kind.name][spec] = f"error ({type(err).__name__})"

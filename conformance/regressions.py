@@ -16,7 +16,6 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .checks import CHECK_KINDS
 from .config import DTYPES, ConvConfig, InvalidConfig

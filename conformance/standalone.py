@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import shlex
 import zlib
 from dataclasses import dataclass
@@ -292,7 +291,7 @@ def _inputs(tensors, needed, config, check, seed, values, weight_shape, embed_li
             f"# Embedded exactly: zlib + base64 of the {storage_dtype(config.dtype).name} storage bytes "
             f"({'bfloat16 values in float32' if config.dtype == 'bfloat16' else config.dtype}).",
             "def embedded(shape, text):",
-            f"    data = zlib.decompress(base64.b64decode(text))",
+            "    data = zlib.decompress(base64.b64decode(text))",
             f"    return np.frombuffer(data, dtype={little!r}).astype(np.float64).reshape(shape)",
             "",
         ]

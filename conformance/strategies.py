@@ -374,8 +374,8 @@ def _set_dim0(values, value):
 
 
 def _break_groups(f):
-    # in_channels + 1 never divides in_channels.
-    return dict(f, groups=f["in_channels"] + 1)
+    # out_channels + 1 never divides out_channels (in_channels may be 0, which every groups divides).
+    return dict(f, groups=f["out_channels"] + 1)
 
 
 def _break_output_padding(f):

@@ -93,7 +93,10 @@ def draw_config(draw_int, *, ndim: int, transposed: bool, dtype: str = "float64"
 
 def hypothesis_configs(family: str, dtype: str = "float64"):
     """conformance.strategies.conv_configs for one op family and dtype, sized for fast adapter tests."""
-    return conv_configs(op=family, dtypes=(dtype,), max_channels_per_group=6, max_macs=20_000, max_elements=8_000)
+    # Zero input channels is a known divergence of torch and Keras (KD-017, KD-022), tested by the suite;
+    # padding modes add their own roundings (tolerance.padding_fold_roundings), judged by the suite.
+    return conv_configs(op=family, dtypes=(dtype,), max_channels_per_group=6, max_macs=20_000,
+                        max_elements=8_000).filter(lambda c: c.in_channels > 0 and c.padding_mode == "zeros")
 
 
 def random_configs(count: int, *, ndim: int, transposed: bool, dtype: str = "float64", seed: int = 0):

@@ -117,6 +117,23 @@ KNOWN_DIVERGENCE_EXAMPLES = [
 ]
 
 
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as info:
+            return {flag for line in info if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+    except OSError:
+        return set()
+
+
+# On CPUs with AVX512-FP16 / AMX, oneDNN takes torch's half-precision convolutions and accumulates in
+# float32 (KD-002 reproduces there only with oneDNN off: docs/upstream/KD-002.md); the ATen kernels
+# these tests pin down run only on CPUs without them.
+_ONEDNN_HALF = bool(_cpu_flags() & {"avx512_fp16", "amx_bf16", "amx_tile"})
+_CPU_DEPENDENT = pytest.mark.skipif(_ONEDNN_HALF, reason="this CPU has AVX512-FP16/AMX: oneDNN computes half "
+                                    "precision here, so torch's ATen half kernels (KD-002) are not reached")
+
+
+@_CPU_DEPENDENT
 @pytest.mark.parametrize("config, check, seed", KNOWN_DIVERGENCE_EXAMPLES)
 def test_known_half_accumulation_divergence(config, check, seed):
     """Each known divergence still happens (so the table above cannot go stale silently)."""

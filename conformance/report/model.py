@@ -29,8 +29,8 @@ from typing import Any, Iterable
 from ..coverage import FEATURES, features_of
 from ..records import CheckRecord, KnownDivergencesRecord, ReadResult, RunEndRecord, RunRecord, SummaryRecord
 from ..vocabulary import FAILING_STATUSES, KNOWN, PASS, STATUSES, UNSUPPORTED, op_family
-from .findings import CONSENSUS, HEAT_LEGEND, SHRINK, build_findings, config_of, example_key, ops_in_order
 from .explicit import model_shape_rows, regression_rows
+from .findings import CONSENSUS, HEAT_LEGEND, SHRINK, build_findings, config_of, example_key, ops_in_order
 from .parity import error_parity, repeatability
 from .run_info import run_info
 

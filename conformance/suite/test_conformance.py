@@ -15,7 +15,6 @@ import sys
 from dataclasses import dataclass
 
 import numpy as np
-
 import pytest
 from hypothesis import given, settings
 from hypothesis.control import current_build_context

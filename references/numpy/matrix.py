@@ -57,16 +57,17 @@ def padded_copies(n, lo, hi, mode):
     return np.concatenate([before, np.arange(n), after]).astype(np.int64)
 
 
-def padding_operator(sparse, channels, in_size, padding, mode):
+def padding_operator(sparse, channels, in_size, padding, mode, xp=np):
     """P: (channels * prod(padded), channels * prod(in_size)), 0/1, row-major (c, *spatial) on both sides.
 
     P = I_channels kron P_0 kron P_1 ..., with P_d[q, padded_copies(...)[q]] = 1 for one dim d.
+    sparse: scipy.sparse (xp numpy) or cupyx.scipy.sparse (xp cupy).
     """
     operator = sparse.identity(channels, format="csr")
     for n, (lo, hi) in zip(in_size, padding):
-        source = padded_copies(n, lo, hi, mode)
-        rows = np.arange(source.size)
-        per_dim = sparse.csr_matrix((np.ones(source.size), (rows, source)), shape=(source.size, n))
+        source = xp.asarray(padded_copies(n, lo, hi, mode))
+        rows = xp.arange(source.size)
+        per_dim = sparse.csr_matrix((xp.ones(source.size), (rows, source)), shape=(source.size, n))
         operator = sparse.kron(operator, per_dim, format="csr")
     return operator
 
@@ -136,7 +137,7 @@ class MatrixReference(ArrayReference):
         sparse = self._sparse("cuda" if xp is not np else "cpu")
         padding, copies = config.resolved_padding, None
         if config.padding_mode != "zeros":
-            copies = padding_operator(sparse, in_channels, in_size, padding, config.padding_mode)
+            copies = padding_operator(sparse, in_channels, in_size, padding, config.padding_mode, xp)
             in_size = tuple(n + lo + hi for n, (lo, hi) in zip(in_size, padding))
             padding = ((0, 0),) * config.ndim
         rows, cols, weight_index = convolution_matrix_entries(

@@ -29,8 +29,7 @@ import numpy as np
 
 from conformance.config import ConvConfig
 
-from ._arrays import (ArrayReference, as_float64, check_call, namespace, scatter_add, to_host, with_batch_axis,
-                      without_batch_axis)
+from ._arrays import ArrayReference, as_float64, check_call, namespace, scatter_add, to_host, with_batch_axis, without_batch_axis
 
 __all__ = [
     "NUMPY_PAD_MODES",

@@ -15,8 +15,8 @@ padding_mode "reflect"                          tf.pad(mode="REFLECT") first, th
 transposed, 2-d, hi >= output_padding           tf.nn.conv2d_transpose(output_shape, padding=explicit
                                                 [[lo, hi - output_padding]]), strides, dilations
 transposed otherwise                            tf.nn.conv_transpose(output_shape=full size, "VALID"), then
-                                                the (lo, hi) crop, zeros past the full size where
-                                                output_padding asks for them
+                                                the (lo, hi) crop (output_padding past hi + stride - 1 is
+                                                refused by TF's own size check: unsupported)
 groups                                          TF's own grouped convolution (input depth a multiple of the
                                                 filter's in-depth; conv_transpose's filter (*k, C_out/g, C_in))
 bias                                            tf.nn.bias_add
@@ -63,8 +63,17 @@ _FORMATS = {(1, False): "NWC", (2, False): "NHWC", (3, False): "NDHWC",
             (1, True): "NCW", (2, True): "NCHW", (3, True): "NCDHW"}
 
 
+# conv_transpose's output size: "VALID" reaches at most s-1 past the full size, so output_padding
+# beyond hi + s - 1 (valid in PyTorch when dilation > stride) is refused by TF's size check.
+SIZE_REFUSALS = ("size of out_backprop doesn't match computed",)
+
+
 def _phrases(config: ConvConfig) -> tuple[str, ...]:
-    return REFUSALS + (GROUPING_REFUSALS if config.groups > 1 else ())
+    phrases = REFUSALS + (GROUPING_REFUSALS if config.groups > 1 else ())
+    if config.transposed and any(op - hi >= s for op, (_, hi), s
+                                 in zip(config.output_padding, config.resolved_padding, config.stride)):
+        phrases += SIZE_REFUSALS
+    return phrases
 
 
 def _refusal_line(message: str, phrases) -> str | None:
@@ -159,19 +168,17 @@ def _transposed(tf, config: ConvConfig, x, f, first: bool):
         explicit = [[lo, hi - op] for (lo, hi), op in zip(pairs, config.output_padding)]
         shape = _full(first, out_size, batch=config.batch, channel=config.out_channels)
         return tf.nn.conv2d_transpose(x, f, shape, padding=_pad_widths(explicit, first, 2), **common)
-    # "VALID" gives the full (n-1)*s + d*(k-1) + 1 (+ up to s-1 more, which TF accepts); then crop.
-    full = [(n - 1) * s + d * (k - 1) + 1 + min(max(op - hi, 0), s - 1)
+    # "VALID" gives the full (n-1)*s + d*(k-1) + 1, plus what output_padding adds past hi: TF accepts up
+    # to s-1 more and refuses the rest itself (no zeros are padded here); then the (lo, hi) crop.
+    full = [(n - 1) * s + d * (k - 1) + 1 + max(op - hi, 0)
             for n, s, d, k, (_, hi), op in zip(config.in_size, config.stride, config.dilation, config.kernel,
                                                 pairs, config.output_padding)]
     shape = _full(first, full, batch=config.batch, channel=config.out_channels)
     y = tf.nn.conv_transpose(x, f, shape, padding="VALID", **common)
-    beyond = [max(lo + o - size, 0) for (lo, _), o, size in zip(pairs, out_size, full)]
-    if any(beyond):  # output_padding past what "VALID" can give: those positions get no contribution
-        y = tf.pad(y, _pad_widths([(0, e) for e in beyond], first, ndim))
     index = [slice(None)] * (ndim + 2)
     axes = range(2, ndim + 2) if first else range(1, ndim + 1)
     for axis, (lo, _), o in zip(axes, pairs, out_size):
-        index[axis] = slice(lo, lo + o)
+        index[axis] = slice(max(lo, 0), lo + o)  # lo < 0 only in an invalid call: never wrap around
     return y[tuple(index)]
 
 

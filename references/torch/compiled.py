@@ -30,8 +30,6 @@ CUDA graphs), CUDA only.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
 from conformance.config import ConvConfig

@@ -13,7 +13,6 @@ child process, because the third kills its process)
   Conv3D its gradient builds); eagerly (float32, oneDNN) the same gradient is computed.
 """
 
-import os
 import subprocess
 import sys
 
