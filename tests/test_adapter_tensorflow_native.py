@@ -81,11 +81,12 @@ def test_xla_computes_what_eager_refuses_or_not(config):
     assert_agrees(XLA, config)  # XLA has grouped and dilated gradients on CPU
 
 
-def test_float32_transposed_dilation_past_the_full_size():
-    # oneDNN computes float32 transposed dilation; output_padding (1) > hi (0) with stride 1: the
-    # position past the full size gets no contribution, only the bias.
+def test_output_padding_past_what_valid_reaches_is_tensorflows_refusal():
+    # PyTorch allows output_padding < max(stride, dilation): here 1 with stride 1, dilation 2 (hi = 0).
+    # TF's "VALID" conv_transpose reaches at most stride - 1 past the full size: TF refuses the size.
     config = conv(1, transposed=True, dilation=2, output_padding=1, dtype="float32")
-    assert_agrees(NATIVE, config)
+    with pytest.raises(NotImplementedError, match="Size of out_backprop doesn't match computed"):
+        _call(NATIVE, config, "forward")
 
 
 # ---- refusals: TF's own text, as NotImplementedError (the harness: unsupported) --------------------
