@@ -41,6 +41,10 @@ def _registered(name: str):
 ENTRIES = [
     ("torch", _registered("torch")),  # eager: the baseline with nothing to compile
     ("torch.compile", _registered("torch.compile")),
+    ("jax", _registered("jax")),  # eager JAX: per-primitive compilation caches, no jit
+    ("jax.jit", _registered("jax.jit")),
+    ("tensorflow", _registered("tensorflow")),  # eager TensorFlow: the native single call
+    ("tensorflow.xla", _registered("tensorflow.xla")),
 ]
 
 

@@ -57,7 +57,8 @@ __all__ = ["TensorFlowNative", "TensorFlowOneDNNOff", "REFUSALS", "refusal_reaso
 REFUSALS = ("not supported", "not yet support", "only supports", "not implemented", "unimplemented",
             # zero input channels (PyTorch computes them: the output is the bias)
             "filter depth must be stricly positive", "filter_depth must be non-zero", "depth of filter must not be 0")
-GROUPING_REFUSALS = ("must have the same depth", "must match last dimension of input")
+GROUPING_REFUSALS = ("must have the same depth", "must match last dimension of input",
+                     "must have the same number of channels")
 
 _FORMATS = {(1, False): "NWC", (2, False): "NHWC", (3, False): "NDHWC",
             (1, True): "NCW", (2, True): "NCHW", (3, True): "NCDHW"}
@@ -65,7 +66,8 @@ _FORMATS = {(1, False): "NWC", (2, False): "NHWC", (3, False): "NDHWC",
 
 # conv_transpose's output size: "VALID" reaches at most s-1 past the full size, so output_padding
 # beyond hi + s - 1 (valid in PyTorch when dilation > stride) is refused by TF's size check.
-SIZE_REFUSALS = ("size of out_backprop doesn't match computed",)
+# oneDNN (float32) reports the same refusal as "could not create a primitive descriptor" (AbortedError).
+SIZE_REFUSALS = ("size of out_backprop doesn't match computed", "could not create a primitive descriptor")
 
 
 def _phrases(config: ConvConfig) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ child process, because the third kills its process)
 - KD-021: in graph mode (tf.function, XLA or not) the gradient of a conv3d_transpose with stride > 1 and
   dilation > 1 fails shape inference ("Negative dimension size caused by subtracting 5 from 4" in the
   Conv3D its gradient builds); eagerly (float32, oneDNN) the same gradient is computed.
+- KD-025: under jit_compile, tf.pad REFLECT of an empty batch fails XLA's MirrorPad RET_CHECK.
 """
 
 import subprocess
@@ -23,6 +24,8 @@ CASES = {
               "jit_compile=True)(tf.zeros([3, 4, 34]), tf.zeros([3, 0, 34]))",
     "KD-021": "tf.function(lambda x, f: tf.gradients(tf.nn.conv_transpose(x, f, [1, 4, 5, 4, 2], strides=[4, 2, 1], "
               "padding='VALID', dilations=[1, 2, 1]), [x, f]))(tf.zeros([1, 1, 1, 2, 2]), tf.zeros([3, 3, 3, 2, 2]))[0]",
+    "KD-025": "tf.function(lambda x: tf.pad(x, [[0, 0], [2, 2], [0, 1], [0, 0]], mode='REFLECT'), jit_compile=True)"
+              "(tf.zeros([0, 5, 8, 2]))",
 }
 
 if __name__ == "__main__":
@@ -36,8 +39,8 @@ if __name__ == "__main__":
             seen = f"killed by signal {-out.returncode}"
         else:
             seen = tail[0][:160]
-        bug = out.returncode < 0 or "ZeroDivisionError" in seen or "Negative dimension" in seen or \
-            (seen.startswith("returned") and name != "KD-021")
+        bug = out.returncode < 0 or "ZeroDivisionError" in seen or "Negative dimension" in seen or "RET_CHECK" in out.stderr or \
+            (seen.startswith("returned") and name not in ("KD-021", "KD-025"))
         print(f"{name}: {call}\n    -> {seen} {'(BUG)' if bug else '(ok)'}")
         if bug:
             present.append(name)
