@@ -46,6 +46,11 @@ def assert_agrees_with_naive(adapter, config: ConvConfig, seed: int, device: str
     The bound is for what TF was measured to do per result (tfa.measured_arithmetic: its half-format
     roundings) with precision "default" on CPU, else for the adapter's declaration.
     """
+    # What the adapter declares it cannot express (unbatched calls, replicate/circular padding) and
+    # zero input channels (KD-018 and the composition's own refusals) are the suite's to judge.
+    # An empty batch with reflect padding is KD-025 (tf.pad REFLECT refuses a size-0 axis).
+    assume(adapter.supports(config, device) is None and config.in_channels > 0)
+    assume(not (config.batch == 0 and config.padding_mode == "reflect"))
     measured = adapter.precision == "default" and device == "cpu"
     verdicts = ac.check_against_naive(
         adapter, config, seed, device=device,
@@ -148,6 +153,8 @@ def _native_call(config: ConvConfig, x, w):
 def test_declarations_match_reality(config, seed):
     """Declared gaps really fail in TF; everything else runs (known upstream bugs aside)."""
     t = make_tensors(config, seed).in_storage(config.dtype)
+    if tfa.unexpressible(config, ADAPTER.name) or config.in_channels == 0:
+        return  # no TF form at all (unbatched, replicate/circular), or zero channels (KD-018): the suite judges
     reason = ADAPTER.supports(config, "cpu")
     if reason is not None:
         tf = tfa.import_tensorflow()
@@ -186,7 +193,7 @@ def test_native_op_still_fails_where_the_adapter_composes(config, message):
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16", "float64"])
 def test_empty_batch_known_divergence(dtype):
-    """oneDNN's empty-batch shape bug surfaces (not hidden); float16/float64 are correct."""
+    """oneDNN's empty-batch shape bug surfaces (not hidden); float64 (and float16 without AVX512-FP16) are correct."""
     config = ConvConfig(ndim=2, batch=0, in_channels=2, out_channels=3, in_size=5, kernel=3, dtype=dtype)
     t = make_tensors(config, 0).in_storage(dtype)
     y = ADAPTER.forward(config, t.x, t.w)
@@ -251,14 +258,11 @@ def test_cuda_result_must_be_on_a_gpu(monkeypatch):
 @settings(max_examples=max(EXAMPLES // 3, 3), deadline=None, database=None, derandomize=DERANDOMIZE,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data(), seed=st.integers(0, 2**16))
-@pytest.mark.skip(reason="TensorFlow aborts the whole process (SIGABRT in conv1d's Conv2D) on a channels-first CPU "
-                         "config drawn since the new config axes; in-process tests cannot contain it: to be "
-                         "reduced to a reproducer and filed (the suite runs TF in a worker and records crashes)")
 def test_channels_first_graph_on_cpu(monkeypatch, op, data, seed):
     """The GPU layout (NCW/NCHW/NCDHW), run on CPU in float32 where oneDNN takes channels-first."""
     monkeypatch.setattr(tfa, "channels_first", lambda device: True)
     config = data.draw(conv_configs(op=op, dtypes=("float32",)), label="config")
-    assume(config.batch > 0)
+    assume(config.batch > 0 and config.in_channels > 0 and ADAPTER.supports(config) is None)
     tf = tfa.import_tensorflow()
     try:
         assert_agrees_with_naive(ADAPTER, config, seed)

@@ -160,6 +160,11 @@ _TORCH_DTYPES = {"float64": "float64", "float32": "float32", "float16": "float16
 def _conv(torch, config: ConvConfig, x, w, b, check_layout: bool = False):
     functional = torch.nn.functional
     if config.padding_mode != "zeros":
+        if config.padding == "same" and any(s != 1 for s in config.stride):
+            # nn.Conv*d refuses "same" with stride > 1 whatever the mode: let torch's own check say so
+            # rather than resolving the padding here and accepting a call torch refuses.
+            getattr(functional, f"conv{config.ndim}d")(x, w, b, stride=config.stride, padding="same",
+                                                       dilation=config.dilation, groups=config.groups)
         # What nn.Conv*d does for a padding mode: F.pad by the mode, then a convolution without padding.
         flat = [side for pair in reversed(config.resolved_padding) for side in pair]
         x = functional.pad(x, flat, mode=config.padding_mode)
