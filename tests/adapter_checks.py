@@ -43,7 +43,7 @@ CHECKS = FORWARD.results + GRADIENT.results  # the results of a forward and a VJ
 
 __all__ = [
     "FAMILIES", "CHECKS", "draw_config", "hypothesis_configs", "random_configs", "storage_inputs",
-    "naive_oracle", "check_against_naive", "describe_failure", "assert_results_in_storage", "run_in_child",
+    "naive_oracle", "check_against_naive", "known_divergence_ids", "describe_failure", "assert_results_in_storage", "run_in_child",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -277,3 +277,14 @@ if __name__ == "__main__":
         _worker(sys.argv[2])
     else:
         sys.exit("usage: python -m tests.adapter_checks --worker IMPLEMENTATION_NAME")
+
+
+def known_divergence_ids(implementation: str, config: ConvConfig, device: str = "cpu") -> set[str]:
+    """The ids of the known divergences (conformance/known_divergences.toml) whose conditions `config`
+    meets for `implementation`: adapter tests skip those configs, the suite records them."""
+    from conformance.known import load_known_divergences
+    from conformance.vocabulary import op_name
+
+    op = op_name(config.ndim, config.transposed)
+    return {entry.id for entry in load_known_divergences().entries
+            if entry.applies(implementation, op, device, config, "default", None)}

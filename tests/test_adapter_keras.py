@@ -112,10 +112,15 @@ def test_declared_refusals():
         assert reason is not None and param.values[1] in reason, (param.id, reason)
 
 
-def test_other_backend_in_process_is_refused(monkeypatch):
-    assert "keras" not in sys.modules, "this test process must not import keras"
-    monkeypatch.setenv("KERAS_BACKEND", "jax")
-    reason = KerasTorchAdapter().supports(C(ndim=1, in_size=3, kernel=1))
+def test_other_backend_in_process_is_refused():
+    """In a process whose KERAS_BACKEND names another backend, supports() refuses (a fresh process:
+    this one may have imported keras through another test)."""
+    code = ("from conformance.config import ConvConfig as C\n"
+            "from references.keras.layers import KerasTorchAdapter\n"
+            "print(KerasTorchAdapter().supports(C(ndim=1, in_size=3, kernel=1)))\n")
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    reason = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                            timeout=120, cwd=ac.REPO).stdout.strip()
     assert reason.startswith("keras.torch needs its own process: KERAS_BACKEND is 'jax'"), reason
     assert "--isolation process" in reason
 

@@ -139,8 +139,10 @@ CAUGHT = [
                  lambda c: c["memory_format"] == "channels_last", id="memory-order"),
     pytest.param("assumes_contiguous", "forward", "conv1d", ("forward", "value"),
                  lambda c: c["memory_format"] != "contiguous", id="assumes-contiguous"),
-    pytest.param("expanded_weight_as_channels_last", "forward", "conv2d", ("forward", "value"),
-                 lambda c: c["memory_format"] == "strided" and c["in_channels"] == c["groups"], id="expanded-weight"),
+    # The weight's axis 1 is C_in/groups (C_out/groups when transposed); size 1 gives it stride 0.
+    pytest.param("expanded_weight_as_channels_last", "forward", "conv_transpose2d", ("forward", "value"),
+                 lambda c: c["memory_format"] == "strided"
+                 and (c["out_channels"] if c["transposed"] else c["in_channels"]) == c["groups"], id="expanded-weight"),
     pytest.param("grad_out_assumed_contiguous", "gradient", "conv1d", ("grad_input", "value"),
                  lambda c: c["memory_format"] != "contiguous", id="grad-out-contiguous"),
     pytest.param("unbatched_keeps_batch_dim", "forward", "conv1d", ("forward", "shape"),
@@ -155,9 +157,9 @@ CAUGHT = [
                  lambda c: c["in_channels"] == 0, id="empty-no-output-channels"),
     pytest.param("empty_channels_nan", "forward", "conv2d", ("forward", "nonfinite"),
                  lambda c: c["in_channels"] == 0, id="empty-nan"),
-    pytest.param("empty_channels_drop_bias", "forward", "conv2d", ("forward", "value"),
+    pytest.param("empty_channels_drop_bias", "forward", "conv3d", ("forward", "value"),
                  lambda c: c["in_channels"] == 0 and c["bias"], id="empty-drop-bias"),
-    pytest.param("empty_channels_grad_bias_zero", "gradient", "conv2d", ("grad_bias", "value"),
+    pytest.param("empty_channels_grad_bias_zero", "gradient", "conv3d", ("grad_bias", "value"),
                  lambda c: c["in_channels"] == 0 and c["bias"], id="empty-grad-bias"),
 ]
 CORRECT_NODES = sorted({(p.values[1], p.values[2]) for p in CAUGHT})
