@@ -70,16 +70,16 @@ def measure(name: str, shapes: int, repeats: int = 5) -> dict:
     forward_new, forward_repeat, gradient_new, gradient_repeat = [], [], [], []
     for index, config in enumerate(_configs(shapes + 1, 0)):
         t = make_tensors(config, 0).in_storage(config.dtype)
-        first = _timed(lambda: impl.forward(config, t.x, t.w, t.b))
+        first = _timed(lambda config=config, t=t: impl.forward(config, t.x, t.w, t.b))
         if index == 0:
             result["warm_up_s"] = first
             continue
         forward_new.append(first)
-        forward_repeat.append(min(_timed(lambda: impl.forward(config, t.x, t.w, t.b)) for _ in range(repeats)))
+        forward_repeat.append(min(_timed(lambda config=config, t=t: impl.forward(config, t.x, t.w, t.b)) for _ in range(repeats)))
     for config in _configs(shapes, 100):  # shapes no forward call has seen: the VJP's own compile
         t = make_tensors(config, 0).in_storage(config.dtype)
-        gradient_new.append(_timed(lambda: impl.vjp(config, t.x, t.w, t.b, t.grad_out)))
-        gradient_repeat.append(min(_timed(lambda: impl.vjp(config, t.x, t.w, t.b, t.grad_out)) for _ in range(repeats)))
+        gradient_new.append(_timed(lambda config=config, t=t: impl.vjp(config, t.x, t.w, t.b, t.grad_out)))
+        gradient_repeat.append(min(_timed(lambda config=config, t=t: impl.vjp(config, t.x, t.w, t.b, t.grad_out)) for _ in range(repeats)))
     result.update(forward_new_s=statistics.median(forward_new), forward_repeat_s=statistics.median(forward_repeat),
                   gradient_new_s=statistics.median(gradient_new), gradient_repeat_s=statistics.median(gradient_repeat))
     return result

@@ -388,7 +388,8 @@ class ConvConfig:
 # Each field of ConvConfig is declared once here, with together: its validity rules (each returns
 # None or the message of an InvalidConfig), its part of str(config), its coverage features for the
 # report, and, for an axis the strategies draw generically, the values to draw (the first is the
-# default and the shrink target, drawn `default_weight` times as often as each other value). Axes whose values depend on each other (sizes, kernel, stride,
+# default and the shrink target, drawn `default_weight` times as often as each other value).
+# Axes whose values depend on each other (sizes, kernel, stride,
 # padding...) are drawn by the constructive strategy in conformance.strategies (`values` None).
 # A new axis: a field on ConvConfig plus one Axis here; to_dict() and from_dict() follow the fields.
 

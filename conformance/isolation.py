@@ -21,7 +21,8 @@ from typing import Any
 
 from .worker import read_frame, write_frame
 
-__all__ = ["IsolatedImplementation", "declared_attribute", "worker_environment", "ImplementationCrashed", "ImplementationTimeout", "ImplementationRaised",
+__all__ = ["IsolatedImplementation", "declared_attribute", "worker_environment", "ImplementationCrashed",
+           "ImplementationTimeout", "ImplementationRaised",
            "describe_exit"]
 
 

@@ -23,7 +23,7 @@ if importlib.util.find_spec("keras") is None:  # find_spec, not importorskip: ke
     pytest.skip("keras not installed", allow_module_level=True)
 BACKENDS = [b for b in ("torch", "jax", "tensorflow") if importlib.util.find_spec(b)]
 
-from references.keras.layers import KerasTorchAdapter, keras_transposed_same_padding  # noqa: E402
+from references.keras.layers import keras_transposed_same_padding  # noqa: E402
 
 C = ConvConfig
 # (config, backends that refuse it with this text: {backend: text}).

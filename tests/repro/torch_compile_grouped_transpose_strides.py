@@ -28,5 +28,5 @@ try:
     print("compiled, grad:", tuple(torch.compile(conv, fullgraph=True)(x, w).shape))
 except AssertionError as err:
     print("compiled, grad: AssertionError:", str(err).splitlines()[0])
-    raise SystemExit(1)
+    raise SystemExit(1) from None
 raise SystemExit(0)

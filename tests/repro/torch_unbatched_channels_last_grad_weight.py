@@ -17,7 +17,7 @@ for groups, c_in, c_out in ((1, 2, 2), (2, 4, 2)):
         y_shape = (*((1,) if batched else ()), c_out, 1, 1)
         g = torch.randn(y_shape, dtype=torch.float64)
 
-        def grad_w(xx, ww):
+        def grad_w(xx, ww, groups=groups, g=g):
             xx, ww = xx.detach().requires_grad_(), ww.detach().requires_grad_()
             return torch.autograd.grad(torch.nn.functional.conv2d(xx, ww, groups=groups), [ww], g)[0]
 
