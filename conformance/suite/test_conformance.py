@@ -49,6 +49,12 @@ def _run(kind_name: str, target, conformance, request) -> None:
     harness = conformance.harness
     kind = CHECK_KINDS[kind_name]
     test_id = request.node.name
+    devices = declared_attribute(target.spec, "devices")
+    if isinstance(devices, (tuple, list)) and devices and target.device not in devices:
+        # A variant for another device (the CUDA switches on a CPU run): nothing to draw.
+        reason = f"{target.implementation}: runs on {', '.join(devices)} only; this run's device is {target.device}"
+        harness.finish_test(test_id, target, kind=kind, skipped=reason)
+        pytest.skip(reason)
     missing = harness.missing_method(target, kind)
     if missing:
         harness.finish_test(test_id, target, kind=kind, skipped=missing)

@@ -1,0 +1,47 @@
+"""Calls PyTorch's functional rules refuse, accepted by other public call paths (KD-030, KD-031, KD-032).
+
+- torch (F.pad / nn.Conv2d with padding_mode != "zeros"): a negative padding is cropped by F.pad,
+  where padding_mode "zeros" raises "negative padding is not supported";
+- Keras 3 (any backend): padding="same" with strides > 1 is TensorFlow's SAME (out = ceil(in / s));
+- TensorFlow's own ops: a kernel larger than the input gives an empty output instead of an error.
+Exit status 1 when any call is accepted.
+
+    python tests/repro/invalid_calls_accepted_call_paths.py
+"""
+
+import os
+import subprocess
+import sys
+
+accepted = 0
+import torch  # noqa: E402
+
+try:
+    module = torch.nn.Conv2d(1, 1, 1, padding=(-1, 0), padding_mode="reflect")
+    y = module(torch.randn(1, 1, 3, 2))
+    print(f"torch nn.Conv2d(padding=(-1, 0), padding_mode='reflect'): accepted, output {tuple(y.shape)}")
+    accepted = 1
+except Exception as err:
+    print(f"torch: refused ({err})")
+try:
+    torch.nn.Conv2d(1, 1, 1, padding=(-1, 0))(torch.randn(1, 1, 3, 2))
+    print("torch zeros mode: accepted")
+except Exception as err:
+    print(f"torch nn.Conv2d(padding=(-1, 0)) with zeros: refused ({str(err).splitlines()[0]})")
+
+code = ("import numpy as np, keras\n"
+        "y = keras.layers.Conv1D(1, 1, strides=2, padding='same')(np.ones((1, 1, 1), 'float32'))\n"
+        "print('keras', keras.backend.backend(), \"Conv1D(strides=2, padding='same'): accepted, output\", tuple(y.shape))\n")
+keras = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, KERAS_BACKEND="torch", TF_CPP_MIN_LOG_LEVEL="3"),
+                       capture_output=True, text=True)
+print(keras.stdout.strip() or keras.stderr.strip().splitlines()[-1])
+accepted |= "accepted" in keras.stdout
+
+code = ("import numpy as np, tensorflow as tf\n"
+        "y = tf.nn.conv2d(np.ones((1, 1, 1, 1)), np.ones((2, 1, 1, 1)), 1, 'VALID')\n"
+        "print('tensorflow conv2d, kernel 2 on input 1: accepted, output', tuple(y.shape))\n")
+tf = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+                    capture_output=True, text=True)
+print(tf.stdout.strip() or tf.stderr.strip().splitlines()[-1])
+accepted |= "accepted" in tf.stdout
+sys.exit(1 if accepted else 0)
