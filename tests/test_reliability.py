@@ -188,8 +188,10 @@ def test_an_interrupted_run_keeps_its_records_and_writes_the_report(tmp_path, si
     results = tmp_path / "results.jsonl"
     slow_test = node_name("forward", "slow")
     command = suite_command(tmp_path, "--impl", "tests.planted_bad_returns:slow", "-k", "conv1d and (naive or slow)")
+    # SIGINT restored in the child: a background job (CI's shell, an xdist worker) may start with it
+    # ignored, and Python then installs no KeyboardInterrupt handler.
     process = subprocess.Popen(command, cwd=ROOT, env=_env(500), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         before = _wait_for_checks(results, slow_test, at_least=3, process=process)
         process.send_signal(signum)
