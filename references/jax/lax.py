@@ -216,6 +216,10 @@ class JaxAdapter(FrameworkAdapter):
     """jax.lax convolutions on "cpu" or "cuda" (JAX's GPU backend); see the module docstring."""
 
     name = "jax"
+    # Eager JAX compiles each primitive for each new shape: 0.3 s a forward, 0.8 s a gradient and
+    # about 4 s a double VJP per new example on a cold cache here (benchmarks/costs.py), the most of
+    # any path but torch.compile: the ci profile's floor of examples per test.
+    max_ci_examples = 20
 
     # ---- declarations ----
 
