@@ -3,6 +3,7 @@
     pytest conformance/suite --shard 2/4                                 # balanced by the cost model
     pytest conformance/suite --shard 2/4 --shard-durations durations.json  # by measured durations
     python -m conformance.sharding durations reports/results*.jsonl -o durations.json
+    python -m conformance.sharding durations reports/results*.jsonl --scale-to 1000 -o durations.json  # a ci run, projected to the nightly
     python -m conformance.sharding plan durations.json --shards 2 4 8
 
 The K shards of one collection are disjoint and together are the whole collection (what -k and
@@ -216,14 +217,30 @@ def plan_shards(costs: Mapping[str, float], count: int) -> ShardPlan:
 # ---- durations files ------------------------------------------------------------------------------
 
 
-def durations_from_results(paths: Iterable[str | Path]) -> dict[str, float]:
+def durations_from_results(paths: Iterable[str | Path], scale_to: int | None = None) -> dict[str, float]:
     """{test_id: seconds} from the SummaryRecords of results*.jsonl files (the mean where a test ran
-    more than once), sorted by test id."""
+    more than once), sorted by test id.
+
+    scale_to projects a run onto a profile of `scale_to` max_examples at full budget (the nightly's
+    1000): each passing test's seconds are multiplied by the examples it would draw there (the check
+    kind's share, no ci cap) over the examples it drew, so that a ci run, where the compiled paths
+    draw 20 examples and the references 100, balances the nightly's shards. A failing test is kept
+    as measured (it stops at its failure and shrinks in either profile), and so is a skipped one.
+    """
+    from .checks import CHECK_KINDS
+    from .profiles import examples_per_test
     from .records import SummaryRecord, read_records
+    from .vocabulary import FAILING_STATUSES
 
     seen: dict[str, list[float]] = defaultdict(list)
     for record in read_records(paths).of_type(SummaryRecord):
-        seen[record.test_id].append(float(record.duration_s))
+        seconds = float(record.duration_s)
+        failed = any(status in FAILING_STATUSES and n for counts in record.counts.values()
+                     for status, n in counts.items())
+        if scale_to and record.examples and not failed and record.check_kind in CHECK_KINDS:
+            target = examples_per_test("nightly", scale_to, CHECK_KINDS[record.check_kind], None)
+            seconds *= target / record.examples
+        seen[record.test_id].append(seconds)
     return {test_id: round(statistics.fmean(values), 3) for test_id, values in sorted(seen.items())}
 
 
@@ -350,7 +367,7 @@ def _durations_command(args) -> int:
     if missing:
         print(f"python -m conformance.sharding durations: error: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
-    durations = durations_from_results(args.results)
+    durations = durations_from_results(args.results, scale_to=args.scale_to)
     if not durations:
         print("python -m conformance.sharding durations: error: no summary records in "
               f"{', '.join(args.results)}: are these results.jsonl files?", file=sys.stderr)
@@ -429,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     durations = commands.add_parser("durations", help="build a --shard-durations file from results*.jsonl summary records")
     durations.add_argument("results", nargs="+", metavar="RESULTS.jsonl")
     durations.add_argument("-o", "--output", default="-", metavar="FILE", help="where to write it (default: stdout)")
+    durations.add_argument("--scale-to", type=int, default=None, metavar="MAX_EXAMPLES",
+                           help="project each passing test to this many examples at full budget (1000: the "
+                                "nightly), from the examples it drew")
     durations.set_defaults(run=_durations_command)
     plan = commands.add_parser("plan", help="the expected cost of each shard for a durations file's tests")
     plan.add_argument("durations", metavar="DURATIONS.json")

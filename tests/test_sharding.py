@@ -202,3 +202,37 @@ def test_xdist_workers_agree_on_the_shard(tmp_path):
     result = _pytest("-q", "-n", "2", "-k", "test_determinism and (naive or im2col)", "--shard", "1/2",
                      "--report-dir", str(tmp_path), env={"CONFORMANCE_MAX_EXAMPLES": "2"})
     assert "passed" in result.stdout and "Different tests were collected" not in result.stdout + result.stderr
+
+
+def test_durations_scaled_to_the_nightly_budget(tmp_path):
+    """--scale-to projects each passing test from the examples it drew to the nightly's (the check
+    kind's share of max_examples, no ci cap); failing and skipped tests keep their measured seconds."""
+    from conformance.records import RecordWriter, SummaryRecord
+    from conformance.sharding import durations_from_results, main
+
+    path = tmp_path / "results.jsonl"
+    writer = RecordWriter(path)
+    rows = [
+        SummaryRecord("r", "test_forward[conv2d-torch.compile-cpu]", "torch.compile", "conv2d", "cpu",
+                      check_kind="forward", examples=20, duration_s=2.0, counts={"forward": {"pass": 20}}),
+        SummaryRecord("r", "test_jvp[conv2d-jax-cpu]", "jax", "conv2d", "cpu",
+                      check_kind="jvp", examples=30, duration_s=3.0, counts={"jvp": {"pass": 30}}),
+        SummaryRecord("r", "test_gradient[conv2d-torch-cpu]", "torch", "conv2d", "cpu",
+                      check_kind="gradient", examples=7, duration_s=40.0,
+                      counts={"grad_input": {"pass": 6, "mismatch": 1}}),
+        SummaryRecord("r", "test_forward[conv2d-torch.cudnn_off-cpu]", "torch.cudnn_off", "conv2d", "cpu",
+                      check_kind="forward", examples=0, duration_s=0.01, skipped="cuda only"),
+    ]
+    for row in rows:
+        writer.write(row)
+    writer.close()
+    measured = durations_from_results([path])
+    scaled = durations_from_results([path], scale_to=1000)
+    assert measured["test_forward[conv2d-torch.compile-cpu]"] == 2.0
+    assert scaled["test_forward[conv2d-torch.compile-cpu]"] == 100.0  # 1000 examples at 0.1 s
+    assert scaled["test_jvp[conv2d-jax-cpu]"] == 30.0  # jvp's share: 300 examples at 0.1 s
+    assert scaled["test_gradient[conv2d-torch-cpu]"] == 40.0  # failing: as measured
+    assert scaled["test_forward[conv2d-torch.cudnn_off-cpu]"] == 0.01
+    out = tmp_path / "durations.json"
+    assert main(["durations", str(path), "--scale-to", "1000", "-o", str(out)]) == 0
+    assert json.loads(out.read_text())["test_forward[conv2d-torch.compile-cpu]"] == 100.0
