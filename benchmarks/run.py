@@ -48,9 +48,12 @@ def _env(**extra) -> dict:
 
 
 def _read_jsonl(paths) -> list[dict]:
+    """The records of results files as plain dicts with their "type" (the analyses below index them)."""
+    import dataclasses
+
     from conformance.records import read_records
 
-    return read_records(sorted(paths)).records
+    return [{"type": record.type, **dataclasses.asdict(record)} for record in read_records(sorted(paths)).records]
 
 
 # ---- 1. checks per second through the real Harness ---------------------------------------------
@@ -397,7 +400,15 @@ def analyse_suite_run(report_dir: Path, target_examples: int = 100) -> dict:
             "overhead_fraction": round(1 - call_seconds[name] / max(test_seconds[name], 1e-9), 3),
             f"estimated_seconds_at_{target_examples}": round(estimate[name], 1),
         }
+    # Since the summaries carry call_seconds (every call of the test, shrink replays included), the
+    # overhead is exact: 1 - implementation seconds / test seconds.
+    summed_calls = sum(s.get("call_seconds") or 0.0 for s in summaries)
+    exact = {
+        "harness_overhead_fraction_exact": round(1 - summed_calls / max(total_test, 1e-9), 3) if summed_calls else None,
+        "summed_call_seconds": round(summed_calls, 2),
+    }
     return {
+        **exact,
         "tests": len(summaries),
         "examples": sum(s["examples"] for s in summaries),
         "failed_tests": failed_tests,
@@ -574,9 +585,11 @@ def evaluate_targets(data: dict) -> dict:
     targets = {}
     suite = data.get("suite") or {}
     if "harness_overhead_fraction" in suite:
-        value = suite["harness_overhead_fraction"]
+        exact = suite.get("harness_overhead_fraction_exact")
+        value = exact if exact is not None else suite["harness_overhead_fraction"]
         targets["harness_overhead_below_25_percent"] = {
-            "holds": value < 0.25, "value": value, "limit": 0.25, "exact": suite.get("overhead_is_exact"),
+            "holds": value < 0.25, "value": value, "limit": 0.25,
+            "exact": exact is not None or suite.get("overhead_is_exact"),
             "passing_tests_value": suite.get("passing_tests_overhead_fraction"),
             "per_implementation": {n: r["overhead_fraction"] for n, r in suite["per_implementation"].items()}}
     references = data.get("reference_speed_vs_torch") or {}

@@ -123,6 +123,7 @@ class _TestTally:
     examples: int = 0
     examples_run: int = 0
     shrink_replays: int = 0
+    call_seconds: float = 0.0
     counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     unsupported_reasons: Counter = field(default_factory=Counter)
     coverage: Counter = field(default_factory=Counter)
@@ -237,6 +238,7 @@ class Harness:
         if self.known is not None:
             self.known.observe(target, case.config, getattr(case, "rule", None))
         outcome = self._evaluate(target, kind, case, test_id, phase)
+        tally.call_seconds += next((r.seconds for r in outcome.records if r.seconds is not None), 0.0)
         for record in outcome.records:
             record.example = example
         if phase == "shrink":
@@ -475,6 +477,7 @@ class Harness:
             examples=tally.examples,
             examples_run=tally.examples_run,
             shrink_replays=tally.shrink_replays,
+            call_seconds=round(tally.call_seconds, 3),
             counts={check: dict(counter) for check, counter in tally.counts.items()},
             unsupported_reasons=dict(tally.unsupported_reasons),
             coverage=dict(tally.coverage),

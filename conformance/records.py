@@ -152,6 +152,9 @@ class SummaryRecord:
     - check_kind: the test's check kind ("forward", "gradient", ...).
     - examples: examples Hypothesis drew (the generate phase); examples_run: those of them on which
       at least one check ran (not unsupported); shrink_replays: calls made while shrinking.
+    - call_seconds: wall seconds inside the implementation's own calls, over every example of the
+      test, shrink replays and explicit examples included (duration_s minus it is the harness's
+      share: generation, oracle, comparison, records, consensus replays of other implementations).
     - counts: {result name: {status: n}} over the drawn examples; unsupported_reasons: {reason: n};
       coverage: {feature: n} over the examples that ran (conformance.coverage).
     - skipped: the reason the test was skipped, if it was.
@@ -167,6 +170,7 @@ class SummaryRecord:
     examples: int = 0
     examples_run: int = 0
     shrink_replays: int = 0
+    call_seconds: float = 0.0
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     unsupported_reasons: dict[str, int] = field(default_factory=dict)
     coverage: dict[str, int] = field(default_factory=dict)
