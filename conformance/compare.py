@@ -124,7 +124,8 @@ def compare(
         index = stats["worst_index"]
         return Verdict("mismatch", "value", stats, _heatmap(ratio),
                        problem=f"{name}{index} = {_fmt(stats['worst_value'])}, expected {_fmt(stats['worst_expected'])} "
-                               f"(error {stats['max_abs_error']:.3g} = {stats['max_error_in_bounds']:.3g} x bound "
+                               f"(error {abs(stats['worst_value'] - stats['worst_expected']):.3g} = "
+                               f"{stats['max_error_in_bounds']:.3g} x bound "
                                f"{stats['worst_bound']:.3g}; {n_beyond} of {n_elements} elements beyond)")
     unrounded = finite & (round_to_dtype(np.where(finite, array, 0.0), arithmetic.output) != array)
     if unrounded.any():

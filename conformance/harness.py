@@ -393,8 +393,8 @@ class Harness:
                                  message=f"{target.implementation} raised {type(err).__name__}: {err} {call}",
                                  detail=traceback.format_exc(limit=6)[-3000:])
         outcome = Outcome({check: record.status}, [record], record.message)
-        known = self.known.match_event(target, case.config, {"check": check, "status": record.status}) \
-            if self.known else None
+        known = self.known.match_event(target, case.config, {"check": check, "status": record.status},
+                                       rule=getattr(case, "rule", None)) if self.known else None
         if known is not None:
             record.status, record.known_id = KNOWN, known
             outcome.statuses[check] = KNOWN

@@ -159,9 +159,10 @@ class KnownDivergences:
         """
         return self._match(target, config, check, verdict.status, verdict.kind, fits, rule)
 
-    def match_event(self, target, config: ConvConfig, record: dict) -> str | None:
-        """The id of the entry this crash/error/timeout reproduces, or None."""
-        return self._match(target, config, record["check"], record["status"], None)
+    def match_event(self, target, config: ConvConfig, record: dict, rule: str | None = None) -> str | None:
+        """The id of the entry this crash/error/timeout reproduces, or None; `rule` is the validity
+        rule an invalid call breaks (an entry's `when = { rule = ... }` matches on it)."""
+        return self._match(target, config, record["check"], record["status"], None, rule=rule)
 
     def observe(self, target, config: ConvConfig, rule: str | None = None) -> None:
         """Count an example for every entry whose conditions it meets (for "fixed upstream?")."""

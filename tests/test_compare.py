@@ -150,3 +150,20 @@ def test_statistics_recorded():
     assert s["worst_index"] == [1, 2, 0, 2] and s["n_beyond"] == 1 and s["n_elements"] == y.size
     assert s["max_abs_error"] == pytest.approx(1.0) and s["max_error_in_bounds"] > 1e10
     assert verdict.heatmap["shape"] == [3, 3] and verdict.heatmap["values"][0][2] > 1
+
+
+def test_the_message_gives_the_error_of_the_element_it_names():
+    """The worst element by error/bound is not always the one with the largest absolute error:
+    the message's error is the named element's own (|got - expected| = ratio x bound)."""
+    import re
+
+    from conformance.arithmetic import default_arithmetic
+    from conformance.compare import compare
+
+    expected = np.array([1.0, 1000.0])
+    got = np.array([1.0 + 1e-5, 1000.0 + 5e-5])  # element 1 is further off, but well within its bound
+    verdict = compare("forward", got, expected, np.abs(expected), 1, default_arithmetic("float32"))
+    assert verdict.status == "mismatch" and verdict.stats["worst_index"] == [0]
+    error, ratio, bound = map(float, re.search(r"error (\S+) = (\S+) x bound (\S+);", verdict.problem).groups())
+    assert error == pytest.approx(1e-5, rel=1e-2)
+    assert error == pytest.approx(ratio * bound, rel=1e-2)

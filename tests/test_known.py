@@ -265,3 +265,16 @@ def test_builtin_entries_link_upstream_or_a_draft():
         if entry.draft:
             text = (ROOT / entry.draft).read_text()
             assert entry.id in text and "```python" in text, f"{entry.id}: {entry.draft} lacks its id or script"
+
+
+def test_a_crash_on_an_invalid_call_matches_an_entry_by_its_rule():
+    """KD-020 (`when = { rule = ... }`): tensorflow.xla's SIGFPE on groups that do not divide the
+    channels matches only when the harness passes the rule the invalid call breaks."""
+    known = load_known_divergences()
+    config = ConvConfig.unchecked(ndim=1, batch=1, in_channels=1, out_channels=1, in_size=(1,), kernel=(1,),
+                                  groups=2, transposed=True, dtype="float64")
+    target = Target("conv_transpose1d", "tensorflow.xla", "cpu", "tensorflow.xla")
+    event = {"check": "invalid_call", "status": "crash"}
+    assert known.match_event(target, config, event, rule="groups must divide the channels") == "KD-020"
+    assert known.match_event(target, config, event, rule="stride must be >= 1") is None
+    assert known.match_event(target, config, event) is None

@@ -132,7 +132,9 @@ def torch_padding_args(config: ConvConfig):
 
     - ordinary, "same"/"valid": the string goes to F.convNd itself (so torch's own path is tested);
     - symmetric pairs: the API's per-dim ints;
-    - ordinary, asymmetric: F.pad first (its argument lists the last dim first), then padding 0;
+    - ordinary, asymmetric: padding min(lo, hi) per dim to F.conv*, and F.pad (its argument lists the
+      last dim first) for the non-negative rest, so that a negative side reaches torch's own check
+      ("negative padding is not supported") instead of F.pad, which would crop;
     - transposed, asymmetric: padding min(lo, hi) per dim, then crop (per dim, (from_lo, from_hi)).
     """
     if isinstance(config.padding, str):
@@ -143,8 +145,9 @@ def torch_padding_args(config: ConvConfig):
     if all(lo == hi for lo, hi in pairs):
         return None, tuple(lo for lo, _ in pairs), None
     if not config.transposed:
-        flat = [side for pair in reversed(pairs) for side in pair]
-        return flat, 0, None
+        symmetric = tuple(min(lo, hi) for lo, hi in pairs)
+        flat = [side - p for (lo_hi, p) in zip(reversed(pairs), reversed(symmetric)) for side in lo_hi]
+        return flat, symmetric, None
     # Transposed padding p removes p positions from each end of the full (unpadded) output, and
     # output_padding extends the full output at the end before that removal. Computing with the
     # smaller side on both ends and then removing the remaining (lo - p, hi - p) gives exactly
