@@ -107,8 +107,17 @@ def channels_first(device: str) -> bool:
 
 
 def onednn_enabled() -> bool:
-    """TF's CPU oneDNN path: on unless TF_ENABLE_ONEDNN_OPTS is "0"/"false" (TF's default on x86)."""
-    return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip().lower() not in ("0", "false")
+    """TF's CPU oneDNN path: TF_ENABLE_ONEDNN_OPTS when it is set, else TF's own default, which
+    depends on the CPU (on where AVX-512 is, off on an AVX2-only x86: measured 2026-12-02), read
+    from TF itself (IsMklEnabled, which imports TensorFlow)."""
+    setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    if setting is not None and setting.strip():
+        return setting.strip().lower() not in ("0", "false")
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:  # not installed, or another layout: TF's documented x86 default
+        return True
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def _gpu_has_tf32() -> bool:
