@@ -104,6 +104,9 @@ def test_transposed_crop_reaching_into_padding(fields):
 @sweep
 @given(data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_lower_dtype_within_declared_arithmetic(dtype, transposed, data, seed):
+    if dtype == "bfloat16" and not tfa.onednn_enabled():
+        pytest.skip("KD-039/040: without oneDNN (off by default without AVX-512) TensorFlow's Eigen kernels "
+                    "accumulate bfloat16 in bfloat16; the suite records it as a known divergence")
     config = data.draw(conv_configs(transposed=transposed, dtypes=(dtype,)), label="config")
     # Covered by test_empty_batch_known_divergence; everything else must agree.
     assume(tfa.known_divergence(config) is None)
@@ -247,6 +250,8 @@ def test_unknown_device_is_an_error():
 
 def test_cuda_result_must_be_on_a_gpu(monkeypatch):
     # Without a GPU, TF's soft placement runs '/GPU:0' work on the CPU: the adapter must notice.
+    if not tfa.onednn_enabled():
+        pytest.skip("the GPU layout (NCHW) runs on the CPU only through oneDNN, off here (no AVX-512)")
     monkeypatch.setattr(tfa, "_visible_gpus", lambda: ["/physical_device:GPU:0"])
     config = ConvConfig(ndim=2, in_size=4, kernel=2, dtype="float32")
     t = make_tensors(config, 0).in_storage("float32")
@@ -260,6 +265,8 @@ def test_cuda_result_must_be_on_a_gpu(monkeypatch):
 @given(data=st.data(), seed=st.integers(0, 2**16))
 def test_channels_first_graph_on_cpu(monkeypatch, op, data, seed):
     """The GPU layout (NCW/NCHW/NCDHW), run on CPU in float32 where oneDNN takes channels-first."""
+    if not tfa.onednn_enabled():
+        pytest.skip("the GPU layout (NCHW) runs on the CPU only through oneDNN, off here (no AVX-512)")
     monkeypatch.setattr(tfa, "channels_first", lambda device: True)
     config = data.draw(conv_configs(op=op, dtypes=("float32",)), label="config")
     assume(config.batch > 0 and config.in_channels > 0 and ADAPTER.supports(config) is None)

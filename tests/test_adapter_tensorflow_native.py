@@ -84,9 +84,11 @@ def test_xla_computes_what_eager_refuses_or_not(config):
 def test_output_padding_past_what_valid_reaches_is_tensorflows_refusal():
     # PyTorch allows output_padding < max(stride, dilation): here 1 with stride 1, dilation 2 (hi = 0).
     # TF's "VALID" conv_transpose reaches at most stride - 1 past the full size: TF refuses the size
-    # (oneDNN, float32: "could not create a primitive descriptor"; Eigen: "Size of out_backprop ...").
+    # (oneDNN, float32: "could not create a primitive descriptor"; Eigen: "Size of out_backprop ...",
+    # or, where oneDNN is off by default (AVX2-only CPUs), Eigen's refusal of the dilation itself).
     config = conv(1, transposed=True, dilation=2, output_padding=1, dtype="float32")
-    with pytest.raises(NotImplementedError, match="could not create a primitive descriptor|Size of out_backprop"):
+    with pytest.raises(NotImplementedError, match="could not create a primitive descriptor|Size of out_backprop"
+                                                  "|do not yet support dilation rates larger than 1"):
         _call(NATIVE, config, "forward")
 
 
@@ -96,7 +98,8 @@ REFUSALS = [
     pytest.param(conv(3, in_channels=4, out_channels=4, groups=2), "forward",
                  "Number of channels in filter", id="conv3d(groups=2) float64 forward"),
     pytest.param(conv(3, in_channels=4, out_channels=4, groups=2, dtype="float32"), "forward",
-                 "input and filter must have the same depth", id="conv3d(groups=2) float32 forward"),
+                 "input and filter must have the same depth | Number of channels in filter",  # oneDNN | Eigen
+                 id="conv3d(groups=2) float32 forward"),
     pytest.param(conv(2, in_channels=4, out_channels=6, groups=2), "vjp",
                  "Gradients for grouped convolutions are not supported on CPU.", id="conv2d(groups=2) float64 gradient"),
     pytest.param(conv(1, stride=2, dilation=2, in_size=(9,)), "forward",
@@ -122,7 +125,10 @@ def _call(impl, config, method):
 def test_refusal_is_not_implemented_with_tensorflows_text(config, method, text):
     with pytest.raises(NotImplementedError) as info:
         _call(NATIVE, config, method)
-    assert str(info.value).startswith("tensorflow: ") and text in str(info.value), info.value
+    # text: TF's message, or " | "-separated alternatives where oneDNN and Eigen word it differently
+    # (oneDNN is off by default on CPUs without AVX-512).
+    assert str(info.value).startswith("tensorflow: ") and any(t in str(info.value) for t in text.split(" | ")), \
+        info.value
     assert isinstance(info.value.__cause__, (tf.errors.OpError, ValueError))  # TF raised it: found by calling
 
 
@@ -139,6 +145,8 @@ def test_harness_records_a_refusal_as_unsupported_with_the_text():
 
 def test_other_errors_stay_errors():
     # oneDNN's empty-batch shape bug (KD-009) is a finding, not a refusal.
+    if not native.onednn_enabled():
+        pytest.skip("KD-009 is oneDNN's: TensorFlow runs without oneDNN here (off by default without AVX-512)")
     config = conv(2, batch=0, dtype="float32")
     with pytest.raises(tf.errors.InvalidArgumentError, match="Must provide as many biases"):  # NHWC bias_add on the input-shaped result
         _call(NATIVE, config, "forward")
