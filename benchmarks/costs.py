@@ -23,7 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from conformance.profiles import MIN_CI_EXAMPLES  # noqa: E402
 from conformance.records import SummaryRecord, read_records  # noqa: E402
-from conformance.vocabulary import FAILING_STATUSES  # noqa: E402
 
 CI_MAX_EXAMPLES = 100  # the ci profile's max_examples (conformance/profiles.py)
 
@@ -41,9 +40,7 @@ def costs(paths: list[str]) -> dict[str, dict[str, float]]:
         row["examples"] += summary.examples
         row["seconds"] += summary.duration_s
         row["shrink_replays"] += summary.shrink_replays
-        failed = any(status in FAILING_STATUSES and n for counts in summary.counts.values()
-                     for status, n in counts.items())
-        if not failed:
+        if not summary.failed:
             row["passing_examples"] += summary.examples
             row["passing_seconds"] += summary.duration_s
     return table

@@ -178,6 +178,13 @@ class SummaryRecord:
     skipped: str | None = None
     schema: int = SCHEMA_VERSION
 
+    @property
+    def failed(self) -> bool:
+        """Some drawn example of the test had a failing status (it then stopped there and shrank)."""
+        from .vocabulary import FAILING_STATUSES
+
+        return any(status in FAILING_STATUSES and n for counts in self.counts.values() for status, n in counts.items())
+
 
 @dataclass
 class KnownDivergenceState:

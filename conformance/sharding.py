@@ -230,14 +230,11 @@ def durations_from_results(paths: Iterable[str | Path], scale_to: int | None = N
     from .checks import CHECK_KINDS
     from .profiles import examples_per_test
     from .records import SummaryRecord, read_records
-    from .vocabulary import FAILING_STATUSES
 
     seen: dict[str, list[float]] = defaultdict(list)
     for record in read_records(paths).of_type(SummaryRecord):
         seconds = float(record.duration_s)
-        failed = any(status in FAILING_STATUSES and n for counts in record.counts.values()
-                     for status, n in counts.items())
-        if scale_to and record.examples and not failed and record.check_kind in CHECK_KINDS:
+        if scale_to and record.examples and not record.failed and record.check_kind in CHECK_KINDS:
             target = examples_per_test("nightly", scale_to, CHECK_KINDS[record.check_kind], None)
             seconds *= target / record.examples
         seen[record.test_id].append(seconds)

@@ -69,10 +69,8 @@ def test_kd009_reproduces_without_the_harness(tmp_path):
     """The script reproduces KD-009 exactly where TensorFlow shows it: the bug is oneDNN's and
     depends on the CPU (measured on AVX-512 machines; an AVX2-only one gives the right shape), so
     the adapter's own call on this machine says which exit status the script must give."""
-    import subprocess as sp
-
     config = _kd009_config()
-    probe = sp.run([sys.executable, "-c",
+    probe = subprocess.run([sys.executable, "-c",
                     "import numpy as np, sys; from conformance import ConvConfig; "
                     "from conformance.registry import get_implementation; "
                     f"c = ConvConfig(**{dict(ndim=2, batch=0, in_size=(5, 5), kernel=(3, 3), in_channels=2, out_channels=4, dtype='float32')!r}); "
