@@ -234,6 +234,7 @@ class ConformanceState:
         self.targets: list = []
         self.writer = None
         self.selected_specs: set[str] = set()
+        self.described: set[str] = set()
         self.started = time.monotonic()
 
     @classmethod
@@ -251,33 +252,56 @@ class ConformanceState:
                    conformance_run=_is_conformance_run(config))
 
     def writer_for(self, config):
+        """The record writer, opened (and the run header written) on first use.
+
+        The header asks no implementation anything: versions and settings come per implementation
+        when its first test starts (describe_implementation), so a process starts only the framework
+        workers its own tests use.
+        """
         from .records import RecordWriter
 
         if self.writer is None:
             self.writer = RecordWriter(self.results_path)
-            versions, settings = {}, {}
-            for spec in sorted(self.selected_specs or {t.spec for t in self.targets}):
-                impl = self.harness.implementation(spec)
-                try:
-                    versions.update(impl.versions() or {})
-                    for device in _devices(config):
-                        settings[f"{impl.name} ({device})"] = impl.settings(device) or {}
-                except Exception as err:  # a broken versions() must not stop the run
-                    settings[spec] = {"error": f"{type(err).__name__}: {err}"}
             from hypothesis import settings as hypothesis_settings
 
             try:
                 self.header.derandomize = bool(hypothesis_settings.get_profile(self.header.hypothesis_profile).derandomize)
             except Exception:  # an unregistered profile fails in the tests themselves, with Hypothesis' message
                 pass
-            self.header.versions.update(versions)
-            self.header.settings = settings
             self.header.implementations = sorted(
                 {t.implementation for t in self.targets if not self.selected_specs or t.spec in self.selected_specs})
             self.writer.write(self.header)
             self.harness.writer = self.writer
             self.started = time.monotonic()
         return self.writer
+
+    def describe_implementation(self, config, spec: str) -> None:
+        """Write the ImplementationRecord of `spec` once in this process: its versions and its settings
+        on each of the run's devices it runs on (this starts its worker, which its test needs anyway)."""
+        from .records import ImplementationRecord
+
+        if spec in self.described:
+            return
+        self.described.add(spec)
+        impl = self.harness.implementation(spec)
+        record = ImplementationRecord(run_id=self.run_id, worker=self.worker, implementation=impl.name, spec=spec)
+        try:
+            record.versions = dict(impl.versions() or {})
+            for device in _devices(config):
+                if may_run_on(spec, device):
+                    record.settings[f"{impl.name} ({device})"] = impl.settings(device) or {}
+        except Exception as err:  # a broken versions() must not stop the run
+            record.settings[f"{impl.name}"] = {"error": f"{type(err).__name__}: {err}"}
+        self.writer_for(config).write(record)
+
+
+def may_run_on(spec: str, device: str) -> bool:
+    """False for an implementation that declares `devices` without this one (the CUDA-only switches
+    on a CPU run): its tests skip at once, and its worker is never started."""
+    from .isolation import declared_attribute
+
+    devices = declared_attribute(spec, "devices")
+    return not (isinstance(devices, (tuple, list)) and devices and device not in devices)
 
 
 def _devices(config) -> list[str]:
@@ -374,16 +398,29 @@ def _device_condition(entry) -> set[str]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(session, config, items):
-    """Remember which implementations the selected tests use (after -k, -m and --shard deselected
-    theirs): only those are asked for versions."""
+    """After -k, -m and --shard deselected theirs: remember which implementations the selected tests
+    use, and put each implementation's tests together (in registry order, each kept in its order).
+
+    Grouped, a process runs one implementation's tests one after another: xdist hands each worker a
+    contiguous block of the collection (and steals from a block's end), so each process starts the
+    framework workers of about its own share of implementations instead of all of them, and keeps
+    one framework's in-process caches warm.
+    """
     result = yield
     state = getattr(config, "_conformance", None)
     if state is None:
         return result
+    order = {}
+    for target in state.targets:
+        order.setdefault(target.spec, len(order))
+    specs = []
     for item in items:
         target = getattr(item, "callspec", None) and item.callspec.params.get("target")
+        specs.append(target.spec if target is not None else None)
         if target is not None:
             state.selected_specs.add(target.spec)
+    ranked = sorted(range(len(items)), key=lambda i: order.get(specs[i], -1))
+    items[:] = [items[i] for i in ranked]
     return result
 
 

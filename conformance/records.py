@@ -4,7 +4,10 @@ The harness writes these dataclasses, the report reads them back into the same d
 tests build their fixtures from them: a field cannot mean one thing to the writer and another to
 the reader. Every line carries `type` (which class) and `schema` (SCHEMA_VERSION).
 
-- RunRecord ("run"): once per process at start: what ran, where, with which versions and options.
+- RunRecord ("run"): once per process at start: what ran, where, with which options.
+- ImplementationRecord ("implementation"): once per implementation per process, when its first test
+  starts: its library versions and settings (asking them starts a framework's worker, so the run
+  header does not wait for every framework to import).
 - CheckRecord ("check"): one result (or one whole call) of one implementation on one example.
 - SummaryRecord ("summary"): once per test when it ends (also after a failure): counts over every
   example, including those whose records were not written whole.
@@ -35,6 +38,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "PASS_RECORD_CAP",
     "RunRecord",
+    "ImplementationRecord",
     "CheckRecord",
     "SummaryRecord",
     "KnownDivergenceState",
@@ -63,7 +67,8 @@ class RunRecord:
     - hypothesis_profile, derandomize, seed: how examples were drawn (derandomize: the same
       examples every run, as in the ci profile; seed: --hypothesis-seed when given).
     - devices, precision_mode, isolation, dtypes: the run's options.
-    - versions: {library: version}; settings: {"impl (device)": {setting: value}}.
+    - versions: {library: version} of the harness itself; settings: {"impl (device)": {setting:
+      value}} (both also come per implementation, in ImplementationRecord).
     - implementations: the names under test; platform: machine, processor, CPU flags.
     """
 
@@ -84,6 +89,25 @@ class RunRecord:
     settings: dict[str, Any] = field(default_factory=dict)
     implementations: list[str] = field(default_factory=list)
     platform: dict[str, Any] = field(default_factory=dict)
+    schema: int = SCHEMA_VERSION
+
+
+@dataclass
+class ImplementationRecord:
+    """Once per implementation per process, when its first test starts (after the RunRecord).
+
+    - implementation: its name; spec: how it was loaded ("torch", "mykernels:MyConv").
+    - versions: {library: version}; settings: {"impl (device)": {setting: value}}, the RunRecord's
+      keys, so a reader merges the two. A versions()/settings() that raised gives {"error": ...}.
+    """
+
+    type: ClassVar[str] = "implementation"
+    run_id: str
+    worker: str = "main"
+    implementation: str = ""
+    spec: str = ""
+    versions: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
 
 
@@ -224,9 +248,9 @@ class RunEndRecord:
     schema: int = SCHEMA_VERSION
 
 
-Record = Union[RunRecord, CheckRecord, SummaryRecord, KnownDivergencesRecord, RunEndRecord]
-RECORD_TYPES: dict[str, type] = {cls.type: cls for cls in
-                                 (RunRecord, CheckRecord, SummaryRecord, KnownDivergencesRecord, RunEndRecord)}
+Record = Union[RunRecord, ImplementationRecord, CheckRecord, SummaryRecord, KnownDivergencesRecord, RunEndRecord]
+RECORD_TYPES: dict[str, type] = {cls.type: cls for cls in (RunRecord, ImplementationRecord, CheckRecord, SummaryRecord,
+                                                           KnownDivergencesRecord, RunEndRecord)}
 
 
 class MalformedRecord(ValueError):

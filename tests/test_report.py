@@ -13,6 +13,7 @@ import pytest
 
 from conformance.config import ConvConfig
 from conformance.records import (
+    ImplementationRecord,
     CheckRecord,
     KnownDivergencesRecord,
     KnownDivergenceState,
@@ -269,6 +270,24 @@ def test_run_lines_of_workers_and_merged_runs_merge():
     assert run["seeds"] == [1, 2] and run["hypothesis_profiles"] == ["ci"]
     assert run["duration_s"] == 180.0  # overlapping workers count once, separate runs add
     assert run["interrupted"] and not run["complete"] and run["missing_end"] == 0
+
+
+def test_implementation_records_add_their_versions_and_settings_to_the_run():
+    records = [
+        run_record("a", "gw0", started="2026-01-01T10:00:00Z", devices=["cpu"], versions={"numpy": "2.3"}),
+        ImplementationRecord(run_id="a", worker="gw0", implementation="torch", spec="torch",
+                             versions={"torch": "2.13.0"},
+                             settings={"torch (cpu)": {"torch.backends.mkldnn.enabled": True}}),
+        ImplementationRecord(run_id="a", worker="gw0", implementation="jax", spec="jax", versions={"jax": "0.10.2"},
+                             settings={"jax (cpu)": {"jax_enable_x64": True}}),
+        run_end_record("a", "gw0", finished="2026-01-01T10:02:00Z", interrupted=False),
+    ]
+    run = model_of(records)["run"]
+    assert run["versions"] == [{"library": "jax", "versions": ["0.10.2"]}, {"library": "numpy", "versions": ["2.3"]},
+                               {"library": "torch", "versions": ["2.13.0"]}]
+    assert {"implementation": "torch (cpu)", "name": "torch.backends.mkldnn.enabled", "values": [True]} in run["settings"]
+    assert {"implementation": "jax (cpu)", "name": "jax_enable_x64", "values": [True]} in run["settings"]
+    assert run["n_processes"] == 1  # an implementation record is not a process
 
 
 def test_the_model_is_plain_json():

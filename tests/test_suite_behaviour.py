@@ -49,3 +49,32 @@ def test_shrink_replays_are_counted_apart(tmp_path):
     assert sum(summary["counts"]["forward"].values()) == summary["examples"]
     phases = {r["phase"] for r in records if r["type"] == "check"}
     assert "shrink" not in phases and "final" in phases
+
+
+def test_each_implementation_is_described_once_when_its_first_test_starts(tmp_path):
+    """The run header asks no implementation anything; each one's versions and settings come in one
+    ImplementationRecord per process, written when its first test starts. A CUDA-only variant on a
+    CPU run skips without one: its worker is never started."""
+    done = run_suite(tmp_path, "-k", "test_forward and conv1d and (naive or im2col or torch.cudnn_off)", examples=2)
+    assert done.returncode == 0, done.stdout[-3000:]
+    records = read(tmp_path)
+    described = [r for r in records if r["type"] == "implementation"]
+    assert sorted(r["implementation"] for r in described) == ["im2col", "naive"]
+    assert all(r["settings"] and set(r["settings"]) <= {"naive (cpu)", "im2col (cpu)"} for r in described)
+    first_check = next(i for i, r in enumerate(records) if r["type"] == "check" and r["implementation"] == "naive")
+    assert any(r["type"] == "implementation" and r["implementation"] == "naive" for r in records[:first_check])
+    summaries = {r["implementation"]: r for r in records if r["type"] == "summary"}
+    assert "CUDA" in summaries["torch.cudnn_off"]["skipped"] or "cuda" in summaries["torch.cudnn_off"]["skipped"]
+
+
+def test_each_implementation_s_tests_are_collected_together():
+    """xdist hands each worker a contiguous block: grouped, a worker starts only its block's frameworks."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HYPOTHESIS_", "PYTEST_"))}
+    done = subprocess.run([sys.executable, "-m", "pytest", "conformance/suite", "--collect-only", "-q", "-p", "no:randomly"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    ids = [line for line in done.stdout.splitlines() if "::test_" in line]
+    assert len(ids) > 100, done.stdout[-2000:]
+    implementations = [line.rsplit("[", 1)[1].rstrip("]").split("-")[1] for line in ids]
+    runs = [name for i, name in enumerate(implementations) if i == 0 or implementations[i - 1] != name]
+    assert len(runs) == len(set(runs)), f"an implementation's tests are split: {runs}"
+    assert runs[:3] == ["naive", "im2col", "matrix"]

@@ -1,4 +1,5 @@
-"""The report's header: every process's RunRecord and RunEndRecord merged into one set of facts.
+"""The report's header: every process's RunRecord and RunEndRecord merged into one set of facts
+(with the versions and settings of each ImplementationRecord).
 
 A run is complete when every RunRecord (one per process: the controller, each xdist worker, each
 merged run) has a RunEndRecord with the same (run_id, worker) and interrupted False. A process
@@ -13,7 +14,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from ..records import CheckRecord, Record, RunEndRecord, RunRecord
+from ..records import CheckRecord, ImplementationRecord, Record, RunEndRecord, RunRecord
 
 __all__ = ["busy_seconds", "parse_time", "profile_label", "run_info"]
 
@@ -75,7 +76,8 @@ def run_info(runs: list[RunRecord], ends: list[RunEndRecord], records: list[Reco
             intervals.append((min(times), max(times)))
     versions: dict[str, list] = defaultdict(list)
     settings: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for run in runs:
+    described = [r for r in records if isinstance(r, ImplementationRecord)]
+    for run in [*runs, *described]:
         for lib, version in run.versions.items():
             versions[str(lib)].append(version)
         for impl, values in run.settings.items():

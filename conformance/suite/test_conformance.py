@@ -23,7 +23,7 @@ from conformance.checks import CHECK_KINDS
 from conformance.isolation import declared_attribute
 from conformance.model_shapes import model_shapes
 from conformance.profiles import examples_per_test
-from conformance.pytest_plugin import profile_name
+from conformance.pytest_plugin import may_run_on, profile_name
 from conformance.strategies import ConvCase, ConvTensors, InvalidCase, make_tensors
 
 # Hypothesis' runner phases that replay a failure rather than draw a new example.
@@ -49,12 +49,13 @@ def _run(kind_name: str, target, conformance, request) -> None:
     harness = conformance.harness
     kind = CHECK_KINDS[kind_name]
     test_id = request.node.name
-    devices = declared_attribute(target.spec, "devices")
-    if isinstance(devices, (tuple, list)) and devices and target.device not in devices:
+    if not may_run_on(target.spec, target.device):
         # A variant for another device (the CUDA switches on a CPU run): nothing to draw.
-        reason = f"{target.implementation}: runs on {', '.join(devices)} only; this run's device is {target.device}"
+        devices = ", ".join(declared_attribute(target.spec, "devices"))
+        reason = f"{target.implementation}: runs on {devices} only; this run's device is {target.device}"
         harness.finish_test(test_id, target, kind=kind, skipped=reason)
         pytest.skip(reason)
+    conformance.describe_implementation(request.config, target.spec)
     missing = harness.missing_method(target, kind)
     if missing:
         harness.finish_test(test_id, target, kind=kind, skipped=missing)

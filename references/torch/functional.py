@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -160,35 +162,80 @@ def torch_padding_args(config: ConvConfig):
 _TORCH_DTYPES = {"float64": "float64", "float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
 
 
-def _conv(torch, config: ConvConfig, x, w, b, check_layout: bool = False):
-    functional = torch.nn.functional
+@dataclass(frozen=True)
+class TorchConvCall:
+    """The torch.nn.functional calls that compute one config, as plain values: what a user's code holds.
+
+    Worked out once per config (conv_call), so the traced function of torch.compile holds only these
+    calls: Dynamo then traces and guards a few plain values, not the harness's ConvConfig logic (on
+    a warm Inductor cache, tracing is most of the cost of a new config).
+
+    - op: the F function ("conv2d", "conv_transpose1d"); kwargs: its keyword arguments;
+    - mode_pad: (F.pad's flat list, mode) for a padding mode, done first as nn.Conv*d does;
+    - refuse_same: a padding mode with "same" and stride > 1, which nn.Conv*d refuses: the call is
+      made with padding="same" first, so torch's own check says so;
+    - pre_pad: F.pad's (zeros) flat list for the asymmetric rest of an ordinary padding;
+    - crop: per spatial dim, (from_lo, from_hi) removed from a transposed output;
+    - ndim: spatial dims.
+    """
+
+    op: str
+    kwargs: tuple[tuple[str, Any], ...]
+    ndim: int
+    mode_pad: tuple[tuple[int, ...], str] | None = None
+    refuse_same: bool = False
+    pre_pad: tuple[int, ...] | None = None
+    crop: tuple[tuple[int, int], ...] | None = None
+
+
+def conv_call(config: ConvConfig) -> TorchConvCall:
+    """config's convolution as F.pad / F.conv* calls (see torch_padding_args for the padding)."""
+    mode_pad, refuse_same = None, False
     if config.padding_mode != "zeros":
-        if config.padding == "same" and any(s != 1 for s in config.stride):
-            # nn.Conv*d refuses "same" with stride > 1 whatever the mode: let torch's own check say so
-            # rather than resolving the padding here and accepting a call torch refuses.
-            getattr(functional, f"conv{config.ndim}d")(x, w, b, stride=config.stride, padding="same",
-                                                       dilation=config.dilation, groups=config.groups)
+        refuse_same = config.padding == "same" and any(s != 1 for s in config.stride)
         # What nn.Conv*d does for a padding mode: F.pad by the mode, then a convolution without padding.
-        flat = [side for pair in reversed(config.resolved_padding) for side in pair]
-        x = functional.pad(x, flat, mode=config.padding_mode)
+        flat = tuple(side for pair in reversed(config.resolved_padding) for side in pair)
+        mode_pad = (flat, config.padding_mode)
         pre_pad, padding, crop = None, 0, None
     else:
         pre_pad, padding, crop = torch_padding_args(config)
-    if pre_pad is not None:
-        x = functional.pad(x, pre_pad)
     if config.transposed:
-        op = getattr(functional, f"conv_transpose{config.ndim}d")
-        y = op(x, w, b, stride=config.stride, padding=padding, output_padding=config.output_padding,
-               groups=config.groups, dilation=config.dilation)
+        op = f"conv_transpose{config.ndim}d"
+        kwargs = dict(stride=config.stride, padding=padding, output_padding=config.output_padding,
+                      groups=config.groups, dilation=config.dilation)
     else:
-        op = getattr(functional, f"conv{config.ndim}d")
-        y = op(x, w, b, stride=config.stride, padding=padding, dilation=config.dilation, groups=config.groups)
-    if check_layout:  # the convolution's own promise, on the tensor it was given (F.pad may have copied it)
-        check_output_layout(torch, config, x, y)
-    if crop is not None:
-        lead = y.ndim - config.ndim  # (N, C) or, unbatched, (C,)
-        y = y[(slice(None),) * lead + tuple(slice(lo, y.shape[lead + i] - hi) for i, (lo, hi) in enumerate(crop))]
+        op = f"conv{config.ndim}d"
+        kwargs = dict(stride=config.stride, padding=padding, dilation=config.dilation, groups=config.groups)
+    return TorchConvCall(op=op, kwargs=tuple(kwargs.items()), ndim=config.ndim, mode_pad=mode_pad,
+                         refuse_same=refuse_same, pre_pad=None if pre_pad is None else tuple(pre_pad),
+                         crop=crop)
+
+
+def run_conv_call(functional, call: TorchConvCall, x, w, b, check_layout=None):
+    """Make the calls of `call` on tensors (eagerly, or traced by torch.compile). check_layout(x, y),
+    when given, sees the tensor the convolution was given and its output, before any crop."""
+    kwargs = dict(call.kwargs)
+    op = getattr(functional, call.op)
+    if call.mode_pad is not None:
+        if call.refuse_same:
+            # nn.Conv*d refuses "same" with stride > 1 whatever the mode: let torch's own check say so
+            # rather than resolving the padding here and accepting a call torch refuses.
+            op(x, w, b, **{**kwargs, "padding": "same"})
+        x = functional.pad(x, list(call.mode_pad[0]), mode=call.mode_pad[1])
+    if call.pre_pad is not None:
+        x = functional.pad(x, list(call.pre_pad))
+    y = op(x, w, b, **kwargs)
+    if check_layout is not None:
+        check_layout(x, y)
+    if call.crop is not None:
+        lead = y.ndim - call.ndim  # (N, C) or, unbatched, (C,)
+        y = y[(slice(None),) * lead + tuple(slice(lo, y.shape[lead + i] - hi) for i, (lo, hi) in enumerate(call.crop))]
     return y
+
+
+def _conv(torch, config: ConvConfig, x, w, b, check_layout: bool = False):
+    check = (lambda conv_input, y: check_output_layout(torch, config, conv_input, y)) if check_layout else None
+    return run_conv_call(torch.nn.functional, conv_call(config), x, w, b, check_layout=check)
 
 
 class OutputLayoutError(AssertionError):
