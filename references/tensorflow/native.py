@@ -161,11 +161,16 @@ def _ordinary(tf, config: ConvConfig, x, f, first: bool):
                              data_format=fmt)
 
 
+def _explicit_transposed(config: ConvConfig) -> bool:
+    """A transposed config that conv2d_transpose's explicit padding expresses (2-d, hi >= output_padding)."""
+    return config.ndim == 2 and all(hi >= op for (_, hi), op in zip(config.resolved_padding, config.output_padding))
+
+
 def _transposed(tf, config: ConvConfig, x, f, first: bool):
     ndim, fmt = config.ndim, _FORMATS[(config.ndim, first)]
     pairs, out_size = config.resolved_padding, config.out_size
     common = dict(strides=list(config.stride), dilations=list(config.dilation), data_format=fmt)
-    if ndim == 2 and all(hi >= op for (_, hi), op in zip(pairs, config.output_padding)):
+    if _explicit_transposed(config):
         # TF's explicit pairs are the forward convolution's: output_padding comes off the high side.
         explicit = [[lo, hi - op] for (lo, hi), op in zip(pairs, config.output_padding)]
         shape = _full(first, out_size, batch=config.batch, channel=config.out_channels)
