@@ -283,8 +283,10 @@ class Harness:
             # Once a test has seen a hang, shrinking it replays many hanging calls: give them less time.
             impl.timeout = min(self.call_timeout, 5.0) if test_id in self._hung_tests else self.call_timeout
 
-        def unsupported(reason: str) -> Outcome:
-            records = [CheckRecord(**base, check=r, status=UNSUPPORTED, reason=reason, message=reason) for r in results]
+        def unsupported(reason: str, seconds: float | None = None) -> Outcome:
+            """Not run (declared), or run and refused by the implementation (seconds: that call's time)."""
+            records = [CheckRecord(**base, check=r, status=UNSUPPORTED, reason=reason, message=reason, seconds=seconds)
+                       for r in results]
             return Outcome({r: UNSUPPORTED for r in results}, records, reason)
 
         try:
@@ -307,12 +309,15 @@ class Harness:
             returned = impl.run_kind(kind, config, inputs, device) if isinstance(impl, IsolatedImplementation) \
                 else kind.call(impl, config, inputs, device)
         except (ImplementationCrashed, ImplementationTimeout, ImplementationRaised, Exception) as err:
+            # A call that raised ran in the implementation too (a framework's refusal can cost a
+            # compilation): its time counts as call time, as a returning call's does.
+            seconds = time.perf_counter() - started
             reason = _not_installed_reason(target.implementation, err) or \
                 _not_implemented_reason(target.implementation, kind, err)
             if reason is not None:
-                return unsupported(reason)
+                return unsupported(reason, seconds)
             if kind.raising_passes and not isinstance(err, (ImplementationCrashed, ImplementationTimeout)):
-                return self._refused(err, base, kind)
+                return self._refused(err, base, kind, seconds)
             return self._event_from_exception(err, base, kind, target, case, test_id)
         seconds = time.perf_counter() - started
         try:
@@ -331,13 +336,13 @@ class Harness:
                                   arithmetic, partials.get(name, 0)) for name in results}
         return self._outcome(target, case, base, kind, verdicts, got, oracle, terms, seconds, arithmetic_dict)
 
-    def _refused(self, err, base, kind: CheckKind) -> Outcome:
+    def _refused(self, err, base, kind: CheckKind, seconds: float | None = None) -> Outcome:
         """An invalid call that raised, as it should: a pass, with what it said (the error-parity table)."""
         type_name = getattr(err, "type_name", type(err).__name__)
         text = getattr(err, "message", None) or str(err)
         name = kind.results[0]
         record = CheckRecord(**base, check=name, status=PASS, message=f"raised {type_name}: {text}"[:500],
-                             detail=type_name)
+                             detail=type_name, seconds=seconds)
         return Outcome({name: PASS}, [record], "")
 
     def _outcome(self, target, case, base, kind: CheckKind, verdicts, got, oracle, terms, seconds,

@@ -127,6 +127,8 @@ class CheckRecord:
       null when not compared; heatmap: error/bound per spatial position, downsampled.
     - message: one line: seen, expected, the call; detail: error text / traceback tail;
       reason: why unsupported; repro: a shell command that re-runs this example.
+    - seconds: wall time of the implementation's call, also when it raised (a refusal, an invalid
+      call refused); None when no call was made (declared unsupported) or it crashed or hung.
     - consensus: {implementation: status on this same example and check} (final failures only).
     - known_id: the known divergence reproduced (status "known").
     - rule: for an invalid call (check "invalid_call"), the validity rule it breaks; its message

@@ -41,3 +41,33 @@ def test_call_seconds_count_every_call_shrink_replays_included(tmp_path):
     (summary,) = read_records([path]).of_type(SummaryRecord)
     assert summary.examples == 2 and summary.shrink_replays == 1
     assert 3 * SLEEP_S <= summary.call_seconds <= summary.duration_s
+
+
+class _SlowRefusal(Implementation):
+    """Spends SLEEP_S in every call, then refuses it: NotImplementedError (unsupported) for a valid
+    config, ValueError for an invalid one (the refusal an invalid call should get)."""
+
+    name = "slow_refusal"
+
+    def forward(self, config, x, w, b=None, device="cpu"):
+        time.sleep(SLEEP_S)
+        if config.kernel[0] > config.in_size[0] + 2 * config.padding[0][0]:
+            raise ValueError("kernel larger than the padded input")
+        raise NotImplementedError("slow_refusal: refuses every valid call")
+
+
+def test_calls_that_raise_count_their_time():
+    """A refusal is time inside the implementation (a framework may compile before it refuses)."""
+    from conformance.strategies import InvalidCase
+
+    harness = Harness(writer=None, run_id="t", isolation="none")
+    target = Target("conv1d", "slow_refusal", "cpu", f"{__name__}:_SlowRefusal")
+    valid = ConvConfig(ndim=1, batch=1, in_channels=1, out_channels=1, in_size=(4,), kernel=(3,))
+    refused = harness.check(target, CHECK_KINDS["forward"], ConvCase(valid, 0, "normal"), test_id="t2")
+    assert set(refused.statuses.values()) == {"unsupported"}
+    assert all(r.seconds is not None and r.seconds >= SLEEP_S for r in refused.records)
+    invalid = ConvConfig.unchecked(**{**valid.to_dict(), "in_size": (2,)})
+    case = InvalidCase(invalid, "dilated kernel fits the padded input", invalid.weight_shape, 0, "normal")
+    raised = harness.check(target, CHECK_KINDS["invalid"], case, test_id="t3")
+    assert raised.statuses == {"invalid_call": "pass"}
+    assert raised.records[0].seconds is not None and raised.records[0].seconds >= SLEEP_S
