@@ -48,6 +48,10 @@ __all__ = ["Target", "Outcome", "Harness", "ConformanceFailure", "failure_type",
 # implementation replayed on a failing example.
 PHASES = ("generate", "shrink", "final", "explicit", "regression", "consensus")
 
+# A known crash (or hang) is called this many times per test; later calls it covers are not made
+# (Harness._presumed_known_crash).
+KNOWN_CRASH_REPLAYS = 3
+
 
 class ConformanceFailure(AssertionError):
     """An implementation disagreed with the oracle (or crashed, hung, raised) on an example."""
@@ -164,6 +168,7 @@ class Harness:
         self._implementations: dict[str, Any] = {}
         self._tallies: dict[str, _TestTally] = {}
         self._hung_tests: set[str] = set()
+        self._known_crashes: Counter = Counter()  # (test_id, known id) -> crashes/hangs it reproduced
         self.consensus_specs: list[str] = []
 
     # ---- implementations --------------------------------------------------------------------
@@ -300,6 +305,9 @@ class Harness:
             return self._event_from_exception(err, base, kind, target, case, test_id)
         if reason is not None:
             return unsupported(str(reason))
+        presumed = self._presumed_known_crash(target, kind, case, test_id)
+        if presumed is not None:
+            return unsupported(presumed)
 
         tensors = case.tensors()
         inputs = tensors.in_storage(config.dtype).in_layout(config)
@@ -335,6 +343,22 @@ class Harness:
         verdicts = {name: compare(name, got.get(name), oracle.expected[name], oracle.abs_sums[name], terms[name],
                                   arithmetic, partials.get(name, 0)) for name in results}
         return self._outcome(target, case, base, kind, verdicts, got, oracle, terms, seconds, arithmetic_dict)
+
+    def _presumed_known_crash(self, target: Target, kind: CheckKind, case, test_id: str) -> str | None:
+        """Why this call is not made: a known entry expects it to crash or hang, and that has already
+        happened KNOWN_CRASH_REPLAYS times in this test. Each crash costs a worker restart (seconds of
+        framework import) and tells nothing new; the reproductions already seen are recorded as
+        known, and the entry's matched count still grows (so "fixed upstream?" still shows)."""
+        if self.known is None:
+            return None
+        entry = self.known.crash_entry(target, case.config, kind.name, getattr(case, "rule", None))
+        if entry is None:
+            return None
+        seen = self._known_crashes[(test_id, entry.id)]
+        if seen < KNOWN_CRASH_REPLAYS:
+            return None
+        return (f"not called: {entry.id} (a known {'/'.join(entry.expected)}) already reproduced {seen} times in "
+                f"this test; another call would only kill and restart {target.implementation}'s worker")
 
     def _refused(self, err, base, kind: CheckKind, seconds: float | None = None) -> Outcome:
         """An invalid call that raised, as it should: a pass, with what it said (the error-parity table)."""
@@ -401,6 +425,8 @@ class Harness:
         known = self.known.match_event(target, case.config, {"check": check, "status": record.status},
                                        rule=getattr(case, "rule", None)) if self.known else None
         if known is not None:
+            if record.status in (CRASH, TIMEOUT):
+                self._known_crashes[(test_id, known)] += 1
             record.status, record.known_id = KNOWN, known
             outcome.statuses[check] = KNOWN
             return outcome

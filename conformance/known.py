@@ -164,6 +164,17 @@ class KnownDivergences:
         rule an invalid call breaks (an entry's `when = { rule = ... }` matches on it)."""
         return self._match(target, config, record["check"], record["status"], None, rule=rule)
 
+    def crash_entry(self, target, config: ConvConfig, check: str, rule: str | None = None) -> KnownDivergence | None:
+        """The entry, if any, that expects this call to crash or hang (it applies to the config and
+        expects "crash" or "timeout" for check kind `check`); asked before calling, counts nothing."""
+        for entry in self.entries:
+            if not {"crash", "timeout"} & set(entry.expected):
+                continue
+            if entry.applies(target.implementation, target.op, target.device, config, self.precision, rule) and any(
+                    entry.reproduces(check, status, None) for status in ("crash", "timeout")):
+                return entry
+        return None
+
     def observe(self, target, config: ConvConfig, rule: str | None = None) -> None:
         """Count an example for every entry whose conditions it meets (for "fixed upstream?")."""
         for entry in self.entries:

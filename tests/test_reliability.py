@@ -343,3 +343,41 @@ def test_xdist_workers_write_one_run_that_the_report_merges(tmp_path):
     checks = sum(n for r in records if r["type"] == "summary" for counts in r["counts"].values()
                  for n in counts.values())
     assert f'"n_checks":{checks},' in page, "the report does not count the checks of both workers"
+
+
+# ---- known crashes are not called again and again ----------------------------------------------------
+
+
+def test_a_known_crash_is_called_a_few_times_per_test_then_not_again(tmp_path):
+    """Each crash restarts the worker (seconds of framework import): after KNOWN_CRASH_REPLAYS
+    reproductions in one test, a call that a known crash entry covers is recorded as not called,
+    saying why; a call the entry does not cover is still made, and another test starts afresh."""
+    from conformance.checks import CHECK_KINDS
+    from conformance.config import ConvConfig
+    from conformance.harness import KNOWN_CRASH_REPLAYS, Harness, Target
+    from conformance.known import load_known_divergences
+    from conformance.strategies import ConvCase
+
+    entries = tmp_path / "known.toml"
+    entries.write_text('[[divergence]]\nid = "USER-1"\nimplementations = ["crashes_on_stride_3"]\n'
+                       'summary = "aborts on stride >= 3"\nclassification = "bug"\nexpected = "crash"\n'
+                       'when = { any_stride_ge = 3 }\nupstream = "internal"\n', encoding="utf-8")
+    harness = Harness(writer=None, run_id="t", isolation="process", call_timeout=60)
+    harness.known = load_known_divergences(entries)
+    target = Target("conv1d", "crashes_on_stride_3", "cpu", "tests.mutants:crashes_on_stride_3")
+    crashing = ConvCase(ConvConfig(ndim=1, batch=1, in_channels=1, out_channels=1, in_size=(6,), kernel=(1,),
+                                   stride=(3,)), 0, "normal")
+    fine = ConvCase(ConvConfig(ndim=1, batch=1, in_channels=1, out_channels=1, in_size=(6,), kernel=(1,)), 0, "normal")
+    forward = CHECK_KINDS["forward"]
+    try:
+        outcomes = [harness.check(target, forward, crashing, test_id="t1") for _ in range(KNOWN_CRASH_REPLAYS + 2)]
+        assert [o.statuses["forward"] for o in outcomes] == ["known"] * KNOWN_CRASH_REPLAYS + ["unsupported"] * 2
+        assert all(r.known_id == "USER-1" for o in outcomes[:KNOWN_CRASH_REPLAYS] for r in o.records)
+        reason = outcomes[-1].records[0].reason
+        assert reason.startswith("not called: USER-1") and f"reproduced {KNOWN_CRASH_REPLAYS} times" in reason
+        assert harness.check(target, forward, fine, test_id="t1").statuses["forward"] == "pass"
+        assert harness.check(target, forward, crashing, test_id="t2").statuses["forward"] == "known"
+        assert harness.known.reproduced["USER-1"] == KNOWN_CRASH_REPLAYS + 1
+        assert harness.known.matched["USER-1"] == KNOWN_CRASH_REPLAYS + 3
+    finally:
+        harness.close()
