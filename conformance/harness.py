@@ -33,7 +33,7 @@ from .isolation import (
     IsolatedImplementation,
     describe_exit,
 )
-from .oracle import compute_oracle, oracle_name_for
+from .oracle import OracleCache, compute_oracle, oracle_name_for
 from .records import PASS_RECORD_CAP, CheckRecord, RecordWriter, RunRecord, SummaryRecord
 from .registry import REFERENCES, capability_reason, declared_dtypes, get_implementation, missing_method_reason
 from .strategies import ConvCase
@@ -50,7 +50,7 @@ PHASES = ("generate", "shrink", "final", "explicit", "regression", "consensus")
 
 # A known crash (or hang) is called this many times per test; later calls it covers are not made
 # (Harness._presumed_known_crash).
-KNOWN_CRASH_REPLAYS = 3
+KNOWN_CRASH_REPLAYS = 2
 
 
 class ConformanceFailure(AssertionError):
@@ -169,6 +169,7 @@ class Harness:
         self._tallies: dict[str, _TestTally] = {}
         self._hung_tests: set[str] = set()
         self._known_crashes: Counter = Counter()  # (test_id, known id) -> crashes/hangs it reproduced
+        self._oracles = OracleCache()
         self.consensus_specs: list[str] = []
 
     # ---- implementations --------------------------------------------------------------------
@@ -311,7 +312,10 @@ class Harness:
 
         tensors = case.tensors()
         inputs = tensors.in_storage(config.dtype).in_layout(config)
-        oracle = None if kind.judge else compute_oracle(config, tensors, kind, oracle_name_for(target.implementation))
+        oracle = None
+        if not kind.judge:
+            reference = oracle_name_for(target.implementation)
+            oracle = self._oracles.get(case, kind, reference, lambda: compute_oracle(config, tensors, kind, reference))
         started = time.perf_counter()
         try:
             returned = impl.run_kind(kind, config, inputs, device) if isinstance(impl, IsolatedImplementation) \

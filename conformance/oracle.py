@@ -7,6 +7,7 @@ oracle is the im2col reference (the fastest), and im2col itself is checked again
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,7 @@ from .config import ConvConfig
 from .registry import get_implementation
 from .strategies import ConvTensors
 
-__all__ = ["OracleResult", "compute_oracle", "oracle_name_for"]
+__all__ = ["OracleResult", "OracleCache", "compute_oracle", "oracle_name_for"]
 
 
 @dataclass
@@ -40,3 +41,39 @@ def compute_oracle(config: ConvConfig, tensors: ConvTensors, kind: CheckKind, or
     expected = kind.expected(reference, config, tensors)
     abs_sums = kind.expected(reference, config, tensors.absolute())
     return OracleResult({r: expected[r] for r in wanted}, {r: abs_sums[r] for r in wanted}, oracle)
+
+
+class OracleCache:
+    """The oracles of recent examples, by (case, check kind, oracle reference): least recently used out.
+
+    The ci profile draws the same examples for every implementation with the same op family, check
+    kind and dtypes (derandomized), and a process runs one implementation's tests after another's:
+    about three examples in four meet an oracle already computed in the same process (measured on a
+    default run's records). An oracle depends only on the case (config, data seed, value profile:
+    its tensors are made from them), the check kind and the reference, so a cached one is the one
+    that would be computed. The arrays are never handed to an implementation (it gets its own
+    tensors, made afresh), and an oracle over max_elements elements is not kept.
+    """
+
+    def __init__(self, size: int = 512, max_elements: int = 200_000) -> None:
+        self.size, self.max_elements = size, max_elements
+        self._entries: OrderedDict = OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, case, kind: CheckKind, oracle: str, compute) -> OracleResult:
+        """The oracle of (case, kind, oracle), from the cache or from compute() (then kept)."""
+        key = (type(case), case, kind.name, oracle)
+        found = self._entries.get(key)
+        if found is not None:
+            self.hits += 1
+            self._entries.move_to_end(key)
+            return found
+        self.misses += 1
+        result = compute()
+        if sum(a.size for arrays in (result.expected, result.abs_sums) for a in arrays.values()
+               if a is not None) <= self.max_elements:
+            self._entries[key] = result
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return result
+

@@ -71,3 +71,29 @@ def test_calls_that_raise_count_their_time():
     raised = harness.check(target, CHECK_KINDS["invalid"], case, test_id="t3")
     assert raised.statuses == {"invalid_call": "pass"}
     assert raised.records[0].seconds is not None and raised.records[0].seconds >= SLEEP_S
+
+
+def test_an_example_s_oracle_is_computed_once_per_process(monkeypatch):
+    """Two implementations checked on the same example share its oracle (the ci profile draws the
+    same examples for both); another example, or another check kind, gets its own."""
+    from conformance import harness as harness_module
+
+    computed = []
+    real = harness_module.compute_oracle
+
+    def counting(config, tensors, kind, oracle):
+        computed.append((config, kind.name, oracle))
+        return real(config, tensors, kind, oracle)
+
+    monkeypatch.setattr(harness_module, "compute_oracle", counting)
+    harness = Harness(writer=None, run_id="t", isolation="none")
+    config = ConvConfig(ndim=1, batch=1, in_channels=2, out_channels=3, in_size=(5,), kernel=(2,))
+    case, other = ConvCase(config, 0, "normal"), ConvCase(config, 1, "normal")
+    for spec in ("naive", "matrix"):
+        target = Target("conv1d", spec, "cpu", spec)
+        assert harness.check(target, CHECK_KINDS["forward"], case, test_id=f"t-{spec}").statuses == {"forward": "pass"}
+    assert computed == [(config, "forward", "im2col")]
+    harness.check(Target("conv1d", "naive", "cpu", "naive"), CHECK_KINDS["forward"], other, test_id="t3")
+    harness.check(Target("conv1d", "naive", "cpu", "naive"), CHECK_KINDS["gradient"], case, test_id="t4")
+    harness.check(Target("conv1d", "im2col", "cpu", "im2col"), CHECK_KINDS["forward"], case, test_id="t5")
+    assert len(computed) == 4 and computed[-1] == (config, "forward", "naive")  # im2col is judged by naive
