@@ -90,6 +90,13 @@ def declared_attribute(spec: str, name: str, default: Any = None) -> Any:
     return getattr(found, name, default)
 
 
+# A framework's OpenMP threads wait for the next parallel region by spinning (libgomp, bundled with
+# torch, spins by default): between two calls a worker's idle threads would take the cores from the
+# harness process waiting on it, and from the other xdist workers. PASSIVE makes them sleep; it
+# changes no result, only how idle threads wait. A value set in the environment wins.
+IDLE_THREADS_SLEEP = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
 def worker_environment(spec: str) -> dict[str, str]:
     """The `environment` an implementation declares for its worker (e.g. {"KERAS_BACKEND": "jax"})."""
     environment = declared_attribute(spec, "environment", {})
@@ -121,6 +128,8 @@ class IsolatedImplementation:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        for name, value in IDLE_THREADS_SLEEP.items():
+            env.setdefault(name, value)
         env.update(worker_environment(self.spec))
         self._stderr = tempfile.TemporaryFile()
         self._process = subprocess.Popen(

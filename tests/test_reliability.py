@@ -381,3 +381,34 @@ def test_a_known_crash_is_called_a_few_times_per_test_then_not_again(tmp_path):
         assert harness.known.matched["USER-1"] == KNOWN_CRASH_REPLAYS + 3
     finally:
         harness.close()
+
+
+from conformance.registry import Implementation  # noqa: E402
+
+
+class _EnvironmentProbe(Implementation):
+    """An implementation whose versions() tells what its worker's environment holds."""
+
+    name = "environment_probe"
+
+    def forward(self, config, x, w, b=None, device="cpu"):
+        raise NotImplementedError
+
+    def versions(self):
+        return {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "unset")}
+
+
+def test_workers_let_idle_openmp_threads_sleep(monkeypatch):
+    """A framework's spinning OpenMP threads would take the cores from the harness between calls;
+    the worker gets OMP_WAIT_POLICY=PASSIVE unless the user's environment says otherwise."""
+    from conformance.isolation import IsolatedImplementation
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    for expected in ("PASSIVE", "ACTIVE"):
+        if expected == "ACTIVE":
+            monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+        worker = IsolatedImplementation(f"{__name__}:_EnvironmentProbe")
+        try:
+            assert worker.versions() == {"OMP_WAIT_POLICY": expected}
+        finally:
+            worker.stop()

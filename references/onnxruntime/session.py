@@ -133,6 +133,9 @@ class OnnxRuntimeAdapter(Implementation):
             ort = importlib.import_module("onnxruntime")
             options = ort.SessionOptions()
             options.log_severity_level = 3  # ORT's refusals come back as exceptions; no duplicate log line
+            # ORT's intra-op threads spin after each Run by default, taking the cores the harness
+            # and the other workers need between calls; sleeping instead changes no result.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             try:
                 self._sessions[key] = ort.InferenceSession(conv_model(config).SerializeToString(), options,
                                                            providers=["CPUExecutionProvider"])
