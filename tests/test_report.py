@@ -13,8 +13,8 @@ import pytest
 
 from conformance.config import ConvConfig
 from conformance.records import (
-    ImplementationRecord,
     CheckRecord,
+    ImplementationRecord,
     KnownDivergencesRecord,
     KnownDivergenceState,
     ReadResult,
