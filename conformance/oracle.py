@@ -58,17 +58,14 @@ class OracleCache:
     def __init__(self, size: int = 512, max_elements: int = 200_000) -> None:
         self.size, self.max_elements = size, max_elements
         self._entries: OrderedDict = OrderedDict()
-        self.hits = self.misses = 0
 
     def get(self, case, kind: CheckKind, oracle: str, compute) -> OracleResult:
         """The oracle of (case, kind, oracle), from the cache or from compute() (then kept)."""
         key = (type(case), case, kind.name, oracle)
         found = self._entries.get(key)
         if found is not None:
-            self.hits += 1
             self._entries.move_to_end(key)
             return found
-        self.misses += 1
         result = compute()
         if sum(a.size for arrays in (result.expected, result.abs_sums) for a in arrays.values()
                if a is not None) <= self.max_elements:
@@ -76,4 +73,3 @@ class OracleCache:
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
         return result
-

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from conformance.registry import Implementation
+
 ROOT = Path(__file__).resolve().parent.parent
 RUN_LIMIT_S = 900  # a run that takes longer than this is itself a failure (a hang the harness missed); 240 s was too
 # little on a loaded 2-core machine running the other tests beside it
@@ -381,9 +383,6 @@ def test_a_known_crash_is_called_a_few_times_per_test_then_not_again(tmp_path):
         assert harness.known.matched["USER-1"] == KNOWN_CRASH_REPLAYS + 3
     finally:
         harness.close()
-
-
-from conformance.registry import Implementation  # noqa: E402
 
 
 class _EnvironmentProbe(Implementation):
