@@ -60,6 +60,9 @@ class CheckKind:
     partial_roundings: Callable[[ConvConfig], dict[str, int]] = lambda config: {}
     # Its share of the profile's max_examples (the cheap, narrow kinds need fewer examples).
     budget: float = 1.0
+    # Whether its call reads the tangents and second cotangents (dx, dw, db, ggx, ggw, ggb of
+    # conformance.strategies.ConvTensors); the others get tensors without them, not drawn at all.
+    tangents: bool = False
 
     def strategy(self, **options: Any):
         """The Hypothesis strategy of this kind's examples (options: op, dtypes)."""
@@ -134,6 +137,7 @@ JVP = CheckKind(
     partial_roundings=lambda config: {"jvp": _COMPOSED_ROUNDINGS},
     returns="an array of config.output_shape",
     budget=0.3,
+    tangents=True,
 )
 
 _DOUBLE = ("double_vjp_input", "double_vjp_weight", "double_vjp_grad_out")
@@ -160,6 +164,7 @@ DOUBLE_VJP = CheckKind(
                                       "double_vjp_input": padding_fold_roundings(config)},
     returns="a tuple (x_bar, w_bar, g_bar)",
     budget=0.3,
+    tangents=True,
 )
 
 

@@ -27,6 +27,7 @@ from .checks import CheckKind, check_kind
 from .compare import Verdict, compare
 from .coverage import features_of
 from .isolation import (
+    DECLARATION_RAISED,
     ImplementationCrashed,
     ImplementationRaised,
     ImplementationTimeout,
@@ -35,7 +36,14 @@ from .isolation import (
 )
 from .oracle import OracleCache, compute_oracle, oracle_name_for
 from .records import PASS_RECORD_CAP, CheckRecord, RecordWriter, RunRecord, SummaryRecord
-from .registry import REFERENCES, capability_reason, declared_dtypes, get_implementation, missing_method_reason
+from .registry import (
+    REFERENCES,
+    ImplementationLoadError,
+    capability_reason,
+    declared_dtypes,
+    get_implementation,
+    missing_method_reason,
+)
 from .strategies import ConvCase
 from .vocabulary import CRASH, ERROR, FAILING_STATUSES, KNOWN, PASS, TIMEOUT, UNSUPPORTED
 
@@ -121,6 +129,31 @@ def repro_command(spec: str, device: str, kind: str, case: ConvCase) -> str:
     return command
 
 
+class _DeclarationRaised(Exception):
+    """An implementation's capability or arithmetic declaration raised `err` (not its call)."""
+
+    def __init__(self, err: BaseException) -> None:
+        super().__init__(str(err))
+        self.err = err
+
+
+class _CallClock:
+    """The seconds of an implementation's round trip for one example, less the time spent starting
+    its worker (importing the framework), which goes to the test's tally as start_seconds."""
+
+    def __init__(self, impl, tally: "_TestTally | None") -> None:
+        self._impl, self._tally = impl, tally
+        self._starts = getattr(impl, "start_seconds", 0.0)
+        self._began = time.perf_counter()
+
+    def stop(self) -> float:
+        elapsed = time.perf_counter() - self._began
+        starting = getattr(self._impl, "start_seconds", 0.0) - self._starts
+        if self._tally is not None:
+            self._tally.start_seconds += starting
+        return max(0.0, elapsed - starting)
+
+
 @dataclass
 class _TestTally:
     kind: str = ""
@@ -128,6 +161,7 @@ class _TestTally:
     examples_run: int = 0
     shrink_replays: int = 0
     call_seconds: float = 0.0
+    start_seconds: float = 0.0
     counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     unsupported_reasons: Counter = field(default_factory=Counter)
     coverage: Counter = field(default_factory=Counter)
@@ -275,10 +309,32 @@ class Harness:
             self._write(record)
         return outcome
 
-    def _capability(self, impl, target: Target, kind: CheckKind, config) -> str | None:
-        if isinstance(impl, IsolatedImplementation):
-            return impl.capability(kind, config, target.device)
-        return capability_reason(impl, kind, config, target.device)
+    def _declare_and_call(self, impl, target: Target, kind: CheckKind, config, inputs, presumed: str | None):
+        """(reason, arithmetic, returned): the implementation's declarations and its call.
+
+        reason is why the call was not made (declared unsupported, or `presumed` a known crash), and
+        then returned is None. An isolated implementation answers all three in one round trip
+        (conformance.worker._evaluate). A declaration that raised raises _DeclarationRaised; a call
+        that raised raises its own exception.
+        """
+        device, wants_arithmetic = target.device, not kind.judge
+        isolated = isinstance(impl, IsolatedImplementation)
+        if isolated and presumed is None:
+            answer = impl.evaluate(kind, config, inputs, device, wants_arithmetic)
+            if answer[0] == DECLARATION_RAISED:
+                raise _DeclarationRaised(ImplementationRaised(*answer[1:]))
+            if answer[0] == "declared":
+                return answer[1], None, None
+            return None, answer[1], answer[2]
+        try:
+            reason = impl.capability(kind, config, device) if isolated else \
+                capability_reason(impl, kind, config, device)
+            arithmetic = impl.arithmetic(config, device) if reason is None and wants_arithmetic else None
+        except (ImplementationRaised, ImportError, ImplementationCrashed, ImplementationTimeout) as err:
+            raise _DeclarationRaised(err) from err
+        if reason is not None or presumed is not None:
+            return reason if reason is not None else presumed, None, None
+        return None, arithmetic, kind.call(impl, config, inputs.in_layout(config), device)
 
     def _evaluate(self, target: Target, kind: CheckKind, case: ConvCase, test_id: str, phase: str) -> Outcome:
         config, device = case.config, target.device
@@ -295,43 +351,36 @@ class Harness:
                        for r in results]
             return Outcome({r: UNSUPPORTED for r in results}, records, reason)
 
-        try:
-            reason = self._capability(impl, target, kind, config)
-            arithmetic = impl.arithmetic(config, device) if reason is None and not kind.judge else None
-        except (ImplementationRaised, ImportError) as err:
-            reason = _not_installed_reason(target.implementation, err)
-            if reason is None:
-                return self._event_from_exception(err, base, kind, target, case, test_id)
-        except (ImplementationCrashed, ImplementationTimeout) as err:
-            return self._event_from_exception(err, base, kind, target, case, test_id)
-        if reason is not None:
-            return unsupported(str(reason))
         presumed = self._presumed_known_crash(target, kind, case, test_id)
-        if presumed is not None:
-            return unsupported(presumed)
-
-        tensors = case.tensors()
-        inputs = tensors.in_storage(config.dtype).in_layout(config)
-        oracle = None
-        if not kind.judge:
-            reference = oracle_name_for(target.implementation)
-            oracle = self._oracles.get(case, kind, reference, lambda: compute_oracle(config, tensors, kind, reference))
-        started = time.perf_counter()
+        tensors = case.tensors(kind.tangents)
+        # In the dtype's storage; the call gets them with the config's strides (in a worker, after
+        # pickling, which makes every array contiguous).
+        inputs = tensors.in_storage(config.dtype)
+        clock = _CallClock(impl, self._tallies.get(test_id))
         try:
-            returned = impl.run_kind(kind, config, inputs, device) if isinstance(impl, IsolatedImplementation) \
-                else kind.call(impl, config, inputs, device)
+            reason, arithmetic, returned = self._declare_and_call(impl, target, kind, config, inputs, presumed)
+        except _DeclarationRaised as raised:
+            clock.stop()
+            reason = _not_installed_reason(target.implementation, raised.err)
+            if reason is None:
+                return self._event_from_exception(raised.err, base, kind, target, case, test_id)
+            return unsupported(reason)
+        except ImplementationLoadError:
+            raise
         except (ImplementationCrashed, ImplementationTimeout, ImplementationRaised, Exception) as err:
             # A call that raised ran in the implementation too (a framework's refusal can cost a
             # compilation): its time counts as call time, as a returning call's does.
-            seconds = time.perf_counter() - started
+            seconds = clock.stop()
             reason = _not_installed_reason(target.implementation, err) or \
                 _not_implemented_reason(target.implementation, kind, err)
             if reason is not None:
                 return unsupported(reason, seconds)
             if kind.raising_passes and not isinstance(err, (ImplementationCrashed, ImplementationTimeout)):
                 return self._refused(err, base, kind, seconds)
-            return self._event_from_exception(err, base, kind, target, case, test_id)
-        seconds = time.perf_counter() - started
+            return self._event_from_exception(err, base, kind, target, case, test_id, seconds)
+        seconds = clock.stop()
+        if reason is not None:
+            return unsupported(str(reason))
         try:
             got = kind.unpack(returned) if not kind.judge else {kind.results[0]: returned}
         except TypeError as err:
@@ -341,6 +390,8 @@ class Harness:
         if kind.judge:
             verdicts = kind.judge(config, got)
             return self._outcome(target, case, base, kind, verdicts, got, None, None, seconds)
+        reference = oracle_name_for(target.implementation)
+        oracle = self._oracles.get(case, kind, reference, lambda: compute_oracle(config, tensors, kind, reference))
         arithmetic_dict = arithmetic.to_dict() if hasattr(arithmetic, "to_dict") else arithmetic
         terms = kind.reduction_lengths(config)
         partials = kind.partial_roundings(config)
@@ -406,7 +457,9 @@ class Harness:
             message += ("\n" + stats_line if stats_line else "") + "\nreproduce: " + base["repro"]
         return Outcome(statuses, records, message)
 
-    def _event_from_exception(self, err, base, kind: CheckKind, target, case, test_id) -> Outcome:
+    def _event_from_exception(self, err, base, kind: CheckKind, target, case, test_id,
+                              seconds: float | None = None) -> Outcome:
+        """The record of a call that crashed, hung or raised (seconds: how long it ran)."""
         call = f"[{target.implementation} {case.config} on {target.device}]"
         check = kind.name
         if isinstance(err, ImplementationCrashed):
@@ -425,6 +478,7 @@ class Harness:
             record = CheckRecord(**base, check=check, status=ERROR,
                                  message=f"{target.implementation} raised {type(err).__name__}: {err} {call}",
                                  detail=traceback.format_exc(limit=6)[-3000:])
+        record.seconds = seconds
         outcome = Outcome({check: record.status}, [record], record.message)
         known = self.known.match_event(target, case.config, {"check": check, "status": record.status},
                                        rule=getattr(case, "rule", None)) if self.known else None
@@ -513,6 +567,7 @@ class Harness:
             examples_run=tally.examples_run,
             shrink_replays=tally.shrink_replays,
             call_seconds=round(tally.call_seconds, 3),
+            start_seconds=round(tally.start_seconds, 3),
             counts={check: dict(counter) for check, counter in tally.counts.items()},
             unsupported_reasons=dict(tally.unsupported_reasons),
             coverage=dict(tally.coverage),

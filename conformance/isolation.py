@@ -19,10 +19,10 @@ import tempfile
 import time
 from typing import Any
 
-from .worker import read_frame, write_frame
+from .worker import DECLARATION_RAISED, read_frame, write_frame
 
 __all__ = ["IsolatedImplementation", "declared_attribute", "worker_environment", "ImplementationCrashed",
-           "ImplementationTimeout", "ImplementationRaised",
+           "ImplementationTimeout", "ImplementationRaised", "DECLARATION_RAISED",
            "describe_exit"]
 
 
@@ -121,10 +121,20 @@ class IsolatedImplementation:
         self._process: subprocess.Popen | None = None
         self._stderr = None
         self.restarts = 0
+        # Seconds spent starting workers (importing the framework), first start and restarts: the
+        # harness leaves them out of an example's call time and reports them apart.
+        self.start_seconds = 0.0
 
     # ---- process management -----------------------------------------------------------------
 
     def _start(self) -> None:
+        began = time.monotonic()
+        try:
+            self._launch()
+        finally:
+            self.start_seconds += time.monotonic() - began
+
+    def _launch(self) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -223,6 +233,10 @@ class IsolatedImplementation:
     def capability(self, kind, config, device="cpu"):
         """conformance.registry.capability_reason, asked of the implementation in the worker."""
         return self.call("harness:capability", kind.name, config, device)
+
+    def evaluate(self, kind, config, inputs, device="cpu", arithmetic=True):
+        """conformance.worker._evaluate: capability, arithmetic and the call in one round trip."""
+        return self.call("harness:evaluate", kind.name, config, inputs, device, arithmetic)
 
     def run_kind(self, kind, config, inputs, device="cpu"):
         """kind.call(impl, ...) in the worker: a check kind's calls (and settings) stay in one process."""

@@ -181,6 +181,8 @@ class SummaryRecord:
     - call_seconds: wall seconds inside the implementation's own calls, over every example of the
       test, shrink replays and explicit examples included (duration_s minus it is the harness's
       share: generation, oracle, comparison, records, consensus replays of other implementations).
+      A call's round trip to its worker counts; the worker's start (importing the framework, on the
+      first call and after each crash or hang) does not, and is start_seconds.
     - counts: {result name: {status: n}} over the drawn examples; unsupported_reasons: {reason: n};
       coverage: {feature: n} over the examples that ran (conformance.coverage).
     - skipped: the reason the test was skipped, if it was.
@@ -197,6 +199,7 @@ class SummaryRecord:
     examples_run: int = 0
     shrink_replays: int = 0
     call_seconds: float = 0.0
+    start_seconds: float = 0.0
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     unsupported_reasons: dict[str, int] = field(default_factory=dict)
     coverage: dict[str, int] = field(default_factory=dict)

@@ -13,6 +13,7 @@ stride 1, dilation 1, no padding, no bias, float64, data seed 0, the "normal" va
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 
@@ -53,6 +54,25 @@ def op_family(op: str) -> tuple[int, bool]:
     return family.ndim, family.transposed
 
 
+# A config draws ~30 numbers. Building a strategy for each costs more than drawing from it (~8 us
+# each, measured here), so the draws reuse one strategy per range; a strategy is immutable, and the
+# same strategy draws (and shrinks) the same values whether it is built once or every time.
+@functools.lru_cache(maxsize=None)
+def _integers(low: int, high: int):
+    return st.integers(low, high)
+
+
+@functools.lru_cache(maxsize=None)
+def _indices(n: int):
+    """An index in range(n), drawn near uniformly (st.integers leans towards its lower end)."""
+    return st.sampled_from(range(n))
+
+
+@functools.lru_cache(maxsize=None)
+def _one_of(values: tuple):
+    return st.sampled_from(values)
+
+
 def _elements(config: ConvConfig) -> int:
     return math.prod(config.input_shape) + math.prod(config.weight_shape) + math.prod(config.output_shape)
 
@@ -60,39 +80,39 @@ def _elements(config: ConvConfig) -> int:
 @st.composite
 def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channels_per_group,
                  max_kernel, max_stride, max_dilation, max_padding, max_macs, max_elements):
-    ndim = draw(st.sampled_from(ndims))
-    transposed = draw(st.sampled_from(transposed_choices))
-    dtype = draw(st.sampled_from(dtypes))
-    groups = draw(st.integers(1, max_groups))
-    in_per_group = draw(st.integers(1, max_channels_per_group))
-    out_per_group = draw(st.integers(1, max_channels_per_group))
+    ndim = draw(_one_of(tuple(ndims)))
+    transposed = draw(_one_of(tuple(transposed_choices)))
+    dtype = draw(_one_of(tuple(dtypes)))
+    groups = draw(_integers(1, max_groups))
+    in_per_group = draw(_integers(1, max_channels_per_group))
+    out_per_group = draw(_integers(1, max_channels_per_group))
     # Square layers (C_in == C_out) are common and hide layout bugs that transpose the weight's
     # channel axes: draw them on purpose, 1 in 4.
-    if draw(st.integers(0, 3)) == 3:
+    if draw(_integers(0, 3)) == 3:
         out_per_group = in_per_group
     # An empty batch is a valid call that frameworks get wrong; 1 draw in 20, never a shrink target.
     # (Both drawn always, so the empty batch is never a shorter choice sequence than batch 1.)
-    empty_batch = draw(st.integers(0, 19)) == 19
-    batch = draw(st.integers(1, 4))
+    empty_batch = draw(_integers(0, 19)) == 19
+    batch = draw(_integers(1, 4))
     batch = 0 if empty_batch else batch
     # Zero input channels: an empty call PyTorch accepts for ordinary convolution; 1 draw in 20.
     # (sampled_from draws its indices near uniformly; st.integers puts ~40% of its draws on the lower
     # bound, which made the last values of a range rare in a derandomized ci run.)
-    empty_channels = draw(st.sampled_from(range(20))) == 19 and not transposed
+    empty_channels = draw(_indices(20)) == 19 and not transposed
     # Padding modes (ordinary convolution only): zeros half the time, shrinking towards it.
-    mode_index = draw(st.sampled_from(range(6)))
+    mode_index = draw(_indices(6))
     padding_mode = ("zeros",) * 3 + ("reflect", "replicate", "circular")
     padding_mode = padding_mode[mode_index] if not transposed else "zeros"
     if empty_channels and padding_mode in ("reflect", "replicate"):
         padding_mode = "circular"  # F.pad refuses zero channels in those modes (a validity rule)
     kernel_cap = max_kernel if ndim < 3 else min(max_kernel, 3)
-    kernel = tuple(draw(st.integers(1, kernel_cap)) for _ in range(ndim))
-    dilation = tuple(draw(st.integers(1, max_dilation)) for _ in range(ndim))
+    kernel = tuple(draw(_integers(1, kernel_cap)) for _ in range(ndim))
+    dilation = tuple(draw(_integers(1, max_dilation)) for _ in range(ndim))
     modes = ["explicit", "valid"] if transposed else ["explicit", "same", "valid"]
-    mode = draw(st.sampled_from(modes))
+    mode = draw(_one_of(tuple(modes)))
     # Every piece is drawn whatever the mode, so no mode has a shorter choice sequence than
     # explicit zero padding: that keeps explicit padding the shrink target.
-    stride = tuple(draw(st.integers(1, max_stride)) for _ in range(ndim))
+    stride = tuple(draw(_integers(1, max_stride)) for _ in range(ndim))
     if mode == "same":
         stride = (1,) * ndim
 
@@ -100,15 +120,15 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
     for k, s, d in zip(kernel, stride, dilation):
         span = d * (k - 1)  # extent of the dilated kernel minus one
         if transposed:
-            size = 1 + draw(st.integers(0, 10))
-            op = draw(st.integers(0, max(s, d) - 1))
+            size = 1 + draw(_integers(0, 10))
+            op = draw(_integers(0, max(s, d) - 1))
             room = (size - 1) * s + span + op  # lo + hi may not exceed this (output size >= 1)
-            lo = draw(st.integers(0, min(max_padding, room)))
-            hi = draw(st.integers(0, min(max_padding, room - lo)))
+            lo = draw(_integers(0, min(max_padding, room)))
+            hi = draw(_integers(0, min(max_padding, room - lo)))
             output_padding.append(op)
         else:
-            lo = draw(st.integers(0, max_padding))
-            hi = draw(st.integers(0, max_padding))
+            lo = draw(_integers(0, max_padding))
+            hi = draw(_integers(0, max_padding))
             if mode != "explicit":
                 lo = hi = 0
             elif padding_mode != "zeros" and lo == hi == 0:
@@ -116,7 +136,7 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
             smallest = 1 if mode == "same" else max(1, span + 1 - lo - hi)
             pads = (span // 2, span - span // 2) if mode == "same" else (lo, hi)
             smallest = max(smallest, _mode_smallest_size(padding_mode, *pads))
-            size = smallest + draw(st.integers(0, 10))
+            size = smallest + draw(_integers(0, 10))
             output_padding.append(0)
         if mode != "explicit":
             lo = hi = 0
@@ -135,7 +155,7 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
     # value is the default and the shrink target.
     for axis in AXES:
         if axis.values is not None:
-            index = draw(st.sampled_from(range(axis.default_weight + len(axis.values) - 1)))
+            index = draw(_indices(axis.default_weight + len(axis.values) - 1))
             fields[axis.field] = axis.values[max(0, index - axis.default_weight + 1)]
     if not fields["batched"]:
         fields["batch"] = 1  # an unbatched call has no batch dim
@@ -321,13 +341,19 @@ def _values(rng: np.random.Generator, shape, profile: str, dtype: str) -> np.nda
     return round_to_dtype(values, dtype)
 
 
-def make_tensors(config: ConvConfig, seed: int, profile: str = "normal") -> ConvTensors:
-    """Deterministic tensors for `config` from `seed`, drawn in float64 and rounded once to config.dtype."""
+def make_tensors(config: ConvConfig, seed: int, profile: str = "normal", tangents: bool = True) -> ConvTensors:
+    """Deterministic tensors for `config` from `seed`, drawn in float64 and rounded once to config.dtype.
+
+    tangents=False leaves out dx, dw, db, ggx, ggw, ggb (None): only the check kinds that read them
+    (CheckKind.tangents) pay for drawing them. x, w, b and grad_out are the same either way.
+    """
     rng = np.random.default_rng(seed)
     x = _values(rng, config.input_shape, profile, config.dtype)
     w = _values(rng, config.weight_shape, profile, config.dtype)
     b = _values(rng, config.bias_shape, profile, config.dtype) if config.bias else None
     grad_out = _values(rng, config.output_shape, profile, config.dtype)
+    if not tangents:
+        return ConvTensors(x, w, b, grad_out)
     # Drawn after the first four, so that those stay what they were for the same seed.
     extra = {}
     for name, like in (("dx", x), ("dw", w), ("db", b), ("ggx", x), ("ggw", w), ("ggb", b)):
@@ -343,8 +369,8 @@ class ConvCase:
     data_seed: int
     value_profile: str
 
-    def tensors(self) -> ConvTensors:
-        return make_tensors(self.config, self.data_seed, self.value_profile)
+    def tensors(self, tangents: bool = True) -> ConvTensors:
+        return make_tensors(self.config, self.data_seed, self.value_profile, tangents)
 
     def __str__(self) -> str:
         return f"{self.config} [data seed {self.data_seed}, {self.value_profile} values]"
@@ -427,7 +453,8 @@ class InvalidCase:
     data_seed: int
     value_profile: str
 
-    def tensors(self) -> ConvTensors:
+    def tensors(self, tangents: bool = True) -> ConvTensors:
+        """x, w (of weight_shape) and b: an invalid call has no derivatives, whatever `tangents` asks."""
         rng = np.random.default_rng(self.data_seed)
         c = self.config
         x = _values(rng, c.input_shape, self.value_profile, c.dtype)

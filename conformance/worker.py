@@ -13,7 +13,11 @@ import struct
 import sys
 import traceback
 
-__all__ = ["read_frame", "write_frame", "serve"]
+__all__ = ["read_frame", "write_frame", "serve", "DECLARATION_RAISED"]
+
+# The first item of a `harness:evaluate` answer whose declarations (capability, arithmetic) raised,
+# as opposed to its call: a missing framework shows there first, and is "not installed", not an error.
+DECLARATION_RAISED = "declaration raised"
 
 
 def read_frame(stream):
@@ -69,9 +73,31 @@ def _run_kind(impl, kind_name, config, inputs, device):
     return check_kind(kind_name).call(impl, config, inputs.in_layout(config), device)
 
 
+def _evaluate(impl, kind_name, config, inputs, device, arithmetic):
+    """One example in one round trip: the capability, the arithmetic (when asked) and the call.
+
+    ("declared", reason) when the implementation declares the config unsupported; ("ran", arithmetic,
+    returned) when it was called; (DECLARATION_RAISED, type name, message, traceback) when a
+    declaration raised. A call that raises raises, as `harness:run` does.
+    """
+    from conformance.checks import check_kind
+    from conformance.registry import capability_reason
+
+    kind = check_kind(kind_name)
+    try:
+        reason = capability_reason(impl, kind, config, device)
+        declared = impl.arithmetic(config, device) if reason is None and arithmetic else None
+    except Exception as err:
+        return (DECLARATION_RAISED, type(err).__name__, str(err), traceback.format_exc(limit=8))
+    if reason is not None:
+        return ("declared", reason)
+    return ("ran", declared, _run_kind(impl, kind_name, config, inputs, device))
+
+
 # Questions the harness asks about the implementation, answered here where the real object lives.
 HARNESS_CALLS = {"harness:capability": _capability, "harness:dtypes": _dtypes,
-                 "harness:missing_method": _missing_method, "harness:run": _run_kind}
+                 "harness:missing_method": _missing_method, "harness:run": _run_kind,
+                 "harness:evaluate": _evaluate}
 
 
 def serve(spec: str, precision: str) -> int:

@@ -107,3 +107,28 @@ def test_small_int_profile_is_integral():
     config = ConvConfig(ndim=2, in_size=(4, 4), kernel=(3, 3), in_channels=2, out_channels=2, bias=True)
     t = make_tensors(config, 7, "small_int")
     assert np.all(t.x == np.round(t.x)) and np.abs(t.x).max() <= 3
+
+
+def test_tensors_without_tangents_are_the_same_arrays():
+    """tangents=False leaves the tangents out and changes nothing else for the same seed."""
+    config = ConvConfig(ndim=2, batch=2, in_channels=2, out_channels=3, in_size=(5, 4), kernel=(2, 3), bias=True)
+    full, lean = make_tensors(config, 3, "mixed"), make_tensors(config, 3, "mixed", tangents=False)
+    for name in ("x", "w", "b", "grad_out"):
+        np.testing.assert_array_equal(getattr(full, name), getattr(lean, name))
+    assert all(getattr(lean, name) is None for name in ("dx", "dw", "db", "ggx", "ggw", "ggb"))
+    assert all(getattr(full, name) is not None for name in ("dx", "dw", "db", "ggx", "ggw", "ggb"))
+
+
+@pytest.mark.parametrize("kind_name", ["forward", "gradient", "jvp", "double_vjp", "determinism"])
+def test_every_kind_runs_on_the_tensors_its_declaration_makes(kind_name):
+    """A kind that reads the tangents declares so (CheckKind.tangents): the oracle and a reference
+    computed on the tensors it is given agree, and a kind that does not declare them runs without."""
+    from conformance.checks import CHECK_KINDS
+    from conformance.harness import Harness, Target
+    from conformance.strategies import ConvCase
+
+    kind = CHECK_KINDS[kind_name]
+    config = ConvConfig(ndim=1, batch=1, in_channels=2, out_channels=2, in_size=(6,), kernel=(3,), bias=True)
+    outcome = Harness(writer=None, run_id="t", isolation="none").check(
+        Target("conv1d", "naive", "cpu", "naive"), kind, ConvCase(config, 0, "normal"), test_id="t")
+    assert set(outcome.statuses.values()) == {"pass"}, outcome.message

@@ -100,8 +100,8 @@ def _run(kind_name: str, target, conformance, request) -> None:
 class _OnesCase(ConvCase):
     """A regression entry's explicit data: every input, weight and cotangent 1 (its `values = "ones"`)."""
 
-    def tensors(self):
-        t = make_tensors(self.config, 0)
+    def tensors(self, tangents: bool = True):
+        t = make_tensors(self.config, 0, tangents=tangents)
         return ConvTensors(**{f.name: None if getattr(t, f.name) is None else np.ones_like(getattr(t, f.name))
                               for f in dataclasses.fields(t)})
 
