@@ -14,7 +14,8 @@ Conditions in `when` (all must hold; a list means "any of"):
 - NAME_gt / NAME_ge / NAME_lt / NAME_le: a numeric field or property compared with the value;
 - any_NAME_gt / any_NAME_eq ... : true when some spatial dim of a tuple field (stride, dilation,
   kernel, in_size, out_size, output_padding) satisfies it;
-- asymmetric_padding: true / false.
+- asymmetric_padding: true / false;
+- anisotropic_dilation: true / false (the spatial dims' dilations are not all equal).
 
 A precision entry's `within_arithmetic` (e.g. {accumulation = "dtype", output = "dtype"}, "dtype"
 standing for the config's dtype) is its ceiling: the harness passes `fits(fields)`, built on
@@ -115,6 +116,8 @@ def _value(name: str, config: ConvConfig, context: dict[str, str]) -> Any:
         return context[name]
     if name == "asymmetric_padding":
         return config.is_asymmetric and not isinstance(config.padding, str)
+    if name == "anisotropic_dilation":
+        return len(set(config.dilation)) > 1
     if not hasattr(config, name):
         raise KnownDivergenceError(f"unknown condition field {name!r}")
     value = getattr(config, name)

@@ -231,3 +231,45 @@ def test_import_does_not_load_tensorflow():
             "print(sorted(m for m in ('tensorflow', 'torch', 'jax') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def _harness_outcome(spec, kind, case, op):
+    from conformance.checks import CHECK_KINDS
+    from conformance.harness import Harness, Target
+    from conformance.known import load_known_divergences
+
+    harness = Harness(writer=None, run_id="t", isolation="none", known=load_known_divergences())
+    return harness.check(Target(op, spec, "cpu", spec), CHECK_KINDS[kind], case, test_id="t")
+
+
+def test_xla_conv_transpose3d_gradient_with_height_and_width_dilations_apart_is_kd021():
+    """TF's Conv3D shape function swaps the height and width dilations: the input gradient of a
+    conv_transpose3d (a dilated Conv3D) whose swapped kernel does not fit errors under XLA (KD-021);
+    one where the swapped kernel fits computes the definition."""
+    from conformance.strategies import ConvCase
+
+    def case(in_size, kernel, dilation):
+        return ConvCase(ConvConfig(ndim=3, transposed=True, in_channels=1, out_channels=1, in_size=in_size,
+                                   kernel=kernel, dilation=dilation, dtype="float64"), 0, "normal")
+
+    outcome = _harness_outcome("tensorflow.xla", "gradient", case((1, 1, 1), (1, 1, 2), (1, 2, 1)), "conv_transpose3d")
+    assert set(outcome.statuses.values()) == {"known"}, outcome.message
+    assert outcome.records[0].known_id == "KD-021" and "Negative dimension size" in outcome.records[0].message
+    fits = _harness_outcome("tensorflow.xla", "gradient", case((1, 3, 3), (1, 2, 1), (1, 1, 2)), "conv_transpose3d")
+    assert set(fits.statuses.values()) == {"pass"}, fits.message
+
+
+@pytest.mark.skipif(native.onednn_enabled() is False, reason="needs oneDNN on, to show float32 refused there")
+def test_zero_input_channels_with_a_filter_of_depth_one_is_kd042_where_eigen_runs():
+    """oneDNN refuses x of depth 0 with a filter of depth 1 (float32); the Eigen kernel (float64)
+    accepts it: KD-042, recorded as known, while the float32 refusal is the pass it should be."""
+    from conformance.strategies import InvalidCase
+
+    def case(dtype):
+        config = ConvConfig(ndim=2, in_channels=0, out_channels=1, in_size=(1, 1), kernel=(1, 1), dtype=dtype)
+        return InvalidCase(config, "weight shape matches the channels", (1, 1, 1, 1), 0, "normal")
+
+    accepted = _harness_outcome("tensorflow", "invalid", case("float64"), "conv2d")
+    assert accepted.statuses == {"invalid_call": "known"} and accepted.records[0].known_id == "KD-042"
+    refused = _harness_outcome("tensorflow", "invalid", case("float32"), "conv2d")
+    assert refused.statuses == {"invalid_call": "pass"} and "at least one group" in refused.records[0].message

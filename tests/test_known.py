@@ -278,3 +278,15 @@ def test_a_crash_on_an_invalid_call_matches_an_entry_by_its_rule():
     assert known.match_event(target, config, event, rule="groups must divide the channels") == "KD-020"
     assert known.match_event(target, config, event, rule="stride must be >= 1") is None
     assert known.match_event(target, config, event) is None
+
+
+def test_anisotropic_dilation_condition():
+    """`anisotropic_dilation = true` (KD-021) holds when the spatial dilations are not all equal."""
+    known = load_known_divergences()
+    (entry,) = [e for e in known.entries if e.id == "KD-021"]
+    config = ConvConfig(ndim=3, transposed=True, in_channels=1, out_channels=1, in_size=(1, 1, 1), kernel=(1, 1, 2),
+                        dilation=(1, 2, 1))
+    assert entry.applies("tensorflow.xla", "conv_transpose3d", "cpu", config)
+    same = ConvConfig(ndim=3, transposed=True, in_channels=1, out_channels=1, in_size=(3, 3, 3), kernel=(2, 2, 2),
+                      dilation=2)
+    assert not entry.applies("tensorflow.xla", "conv_transpose3d", "cpu", same)

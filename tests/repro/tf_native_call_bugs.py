@@ -10,7 +10,8 @@ child process, because the third kills its process)
 - KD-020: the same call under tf.function(jit_compile=True) dies with SIGFPE.
 - KD-021: in graph mode (tf.function, XLA or not) the gradient of a conv3d_transpose with stride > 1 and
   dilation > 1 fails shape inference ("Negative dimension size caused by subtracting 5 from 4" in the
-  Conv3D its gradient builds); eagerly (float32, oneDNN) the same gradient is computed.
+  Conv3D its gradient builds): Conv3D's shape function swaps the height and width dilations, see
+  tests/repro/tf_conv3d_dilation_shape_inference.py.
 - KD-025: under jit_compile, tf.pad REFLECT of an empty batch fails XLA's MirrorPad RET_CHECK.
 """
 
