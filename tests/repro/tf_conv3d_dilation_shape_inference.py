@@ -36,7 +36,8 @@ for label, dilations in (("dilations D=1 H=2 W=1", [1, 1, 2, 1, 1]), ("the same 
     for mode, jit in (("tf.function", False), ("tf.function(jit_compile=True)", True)):
         try:
             y = tf.function(conv(dilations), jit_compile=jit)(x, f).numpy()
-            print(f"{label}, {mode}: returned {y.ravel()} (by the definition: [11.] for H=2; for W=2 the dilated kernel, 3, is longer than the input, 2)")
+            print(f"{label}, {mode}: returned {y.ravel()} "
+                  "(by the definition: [11.] for H=2; for W=2 the dilated kernel, 3, is longer than the input, 2)")
         except Exception as err:  # noqa: BLE001 - print what TensorFlow says
             message = " ".join(str(err).split())
             message = message[message.find("Negative"):] if "Negative" in message else message
