@@ -238,10 +238,6 @@ class IsolatedImplementation:
         """conformance.worker._evaluate: capability, arithmetic and the call in one round trip."""
         return self.call("harness:evaluate", kind.name, config, inputs, device, arithmetic)
 
-    def run_kind(self, kind, config, inputs, device="cpu"):
-        """kind.call(impl, ...) in the worker: a check kind's calls (and settings) stay in one process."""
-        return self.call("harness:run", kind.name, config, inputs, device)
-
     def missing_method(self, kind):
         return self.call("harness:missing_method", kind.name)
 

@@ -78,7 +78,7 @@ def _evaluate(impl, kind_name, config, inputs, device, arithmetic):
 
     ("declared", reason) when the implementation declares the config unsupported; ("ran", arithmetic,
     returned) when it was called; (DECLARATION_RAISED, type name, message, traceback) when a
-    declaration raised. A call that raises raises, as `harness:run` does.
+    declaration raised. A call that raises raises (the worker replies "raise").
     """
     from conformance.checks import check_kind
     from conformance.registry import capability_reason
@@ -96,7 +96,7 @@ def _evaluate(impl, kind_name, config, inputs, device, arithmetic):
 
 # Questions the harness asks about the implementation, answered here where the real object lives.
 HARNESS_CALLS = {"harness:capability": _capability, "harness:dtypes": _dtypes,
-                 "harness:missing_method": _missing_method, "harness:run": _run_kind,
+                 "harness:missing_method": _missing_method,
                  "harness:evaluate": _evaluate}
 
 
