@@ -342,3 +342,26 @@ def test_compiled_declarations():
 def test_registered_under_its_name(name):
     assert name in BUILTIN
     assert get_implementation(name).name == name
+
+
+def test_compiled_empty_batch_gradient_still_fails_and_is_known_as_kd_043(compiled):
+    """KD-043: torch 2.13's compiled training graph of a 2-d convolution with N = 0 fails its stride
+    assertion (tests/repro/torch_compile_empty_batch_strides.py); the entry matches that error and
+    not the same call with a 1x1 kernel, which compiles. A torch that fixes it fails this test: then
+    the entry goes."""
+    from conformance.harness import Target
+    from conformance.known import load_known_divergences
+
+    config = ConvConfig(ndim=2, batch=0, in_channels=2, out_channels=1, in_size=(3, 3), kernel=(2, 2))
+    t = ac.storage_inputs(config, 0)
+    with pytest.raises(AssertionError, match="stride"):
+        compiled.vjp(config, t.x, t.w, None, t.grad_out)
+    known = load_known_divergences()
+    target = Target("conv2d", "torch.compile", "cpu", "torch.compile")
+    event = {"check": "gradient", "status": "error"}
+    assert known.match_event(target, config, event) == "KD-043"
+    one_by_one = config.replace(kernel=(1, 1))
+    t = ac.storage_inputs(one_by_one, 0)
+    grad_x, grad_w, _ = compiled.vjp(one_by_one, t.x, t.w, None, t.grad_out)
+    assert grad_x.shape == (0, 2, 3, 3) and np.all(grad_w == 0)
+    assert known.match_event(target, one_by_one, event) is None
