@@ -316,6 +316,9 @@ def test_highest_precision_disables_tf32_during_the_call_only(monkeypatch):
     ("bfloat16", False, "forward", "float32"),
     ("bfloat16", False, "grad_input", "bfloat16"),
     ("bfloat16", False, "grad_bias", "bfloat16"),
+    ("bfloat16", False, "double_vjp_input", "bfloat16"),  # the grad_input kernel again
+    ("bfloat16", False, "double_vjp_weight", "bfloat16"),
+    ("bfloat16", False, "double_vjp_grad_out", "float32"),  # forward convolutions: oneDNN's float32 sums
     ("bfloat16", True, "forward", "bfloat16"),
     ("bfloat16", False, None, "bfloat16"),  # without a check: the loosest over all results
     ("float32", True, "grad_bias", "float32"),

@@ -273,3 +273,81 @@ def test_zero_input_channels_with_a_filter_of_depth_one_is_kd042_where_eigen_run
     assert accepted.statuses == {"invalid_call": "known"} and accepted.records[0].known_id == "KD-042"
     refused = _harness_outcome("tensorflow", "invalid", case("float32"), "conv2d")
     assert refused.statuses == {"invalid_call": "pass"} and "at least one group" in refused.records[0].message
+
+
+def _invalid_case(rule, dtype="float32", **fields):
+    from conformance.strategies import InvalidCase
+
+    config = ConvConfig.unchecked(**{"ndim": 2, "in_channels": 1, "out_channels": 1, "dtype": dtype, **fields})
+    return InvalidCase(config, rule, config.weight_shape, 0, "normal")
+
+
+@pytest.mark.skipif(native.onednn_enabled() is False, reason="needs oneDNN on: the Eigen kernel refuses the call")
+def test_negative_explicit_padding_accepted_by_onednn_is_kd044():
+    """oneDNN's Conv2D (float32) takes a negative explicit pad that empties the padded input and
+    returns an unwritten tensor: KD-044, known; the Eigen kernel (float64) refuses it, a pass."""
+    fields = dict(in_size=(2, 1), kernel=(1, 1), padding=((-1, -1), (0, 0)))
+    accepted = _harness_outcome("tensorflow", "invalid", _invalid_case("padding >= 0", **fields), "conv2d")
+    assert accepted.statuses == {"invalid_call": "known"} and accepted.records[0].known_id == "KD-044"
+    refused = _harness_outcome("tensorflow", "invalid", _invalid_case("padding >= 0", "float64", **fields), "conv2d")
+    assert refused.statuses == {"invalid_call": "pass"} and "nonnegative" in refused.records[0].message
+
+
+@pytest.mark.parametrize("spec", ["tensorflow", "tensorflow.xla"])
+def test_tensorflows_same_with_stride_2_is_its_own_definition_kd031(spec):
+    """TF's SAME is defined for stride > 1 (output ceil(n / s)); PyTorch's rule refuses it: KD-031."""
+    case = _invalid_case("'same' needs stride 1", in_size=(5, 1), kernel=(2, 1), stride=(2, 1), padding="same")
+    outcome = _harness_outcome(spec, "invalid", case, "conv2d")
+    assert outcome.statuses == {"invalid_call": "known"} and outcome.records[0].known_id == "KD-031"
+
+
+def test_xla_zero_input_channels_raise_tf_s_zero_division_while_tracing_kd018():
+    """tf.nn.convolution's own Python divides by the zero depth on the dilated path; under
+    tf.function the ZeroDivisionError comes wrapped in a StagingError: still KD-018."""
+    from conformance.strategies import ConvCase
+
+    config = ConvConfig(ndim=3, in_channels=0, out_channels=1, in_size=(1, 1, 1), kernel=(1, 1, 1),
+                        dilation=(1, 1, 2), dtype="float64")
+    outcome = _harness_outcome("tensorflow.xla", "forward", ConvCase(config, 0, "normal"), "conv3d")
+    assert outcome.statuses == {"forward": "known"}, outcome.message
+    assert outcome.records[0].known_id == "KD-018" and "ZeroDivisionError" in outcome.records[0].message
+
+
+def test_xla_gradient_of_output_padding_tf_cannot_reach_is_the_same_refusal():
+    """conv_transpose's output_padding past hi + stride - 1 is refused by TF's size check in the
+    forward call; a gradient traced by tf.function meets it first in shape inference ('Cannot
+    reshape a tensor ...'): the same refusal, recorded as unsupported with TF's text."""
+    from conformance.strategies import ConvCase
+
+    config = ConvConfig(ndim=1, transposed=True, in_channels=1, out_channels=1, in_size=(1,), kernel=(1,),
+                        dilation=(2,), output_padding=(1,), dtype="float64")
+    for kind in ("forward", "gradient"):
+        outcome = _harness_outcome("tensorflow.xla", kind, ConvCase(config, 0, "normal"), "conv_transpose1d")
+        assert set(outcome.statuses.values()) == {"unsupported"}, outcome.message
+    assert "Cannot reshape a tensor" in outcome.records[0].reason
+
+
+@pytest.mark.parametrize("config", [
+    conv(batch=2, in_size=(2, 10), kernel=(1, 4), stride=(3, 1), padding=((0, 0), (1, 1)), dtype="bfloat16"),
+    conv(ndim=1, batch=2, in_channels=3, out_channels=2, in_size=(30,), kernel=(5,), dtype="bfloat16"),
+])
+def test_double_vjp_x_bar_and_w_bar_are_tf_s_gradient_kernels(config):
+    """x_bar is the input gradient of (ggw, g) and w_bar the weight gradient of (ggx, g), bit for bit:
+    why measured_arithmetic gives double_vjp_input/weight the rounding of grad_input/weight."""
+    t = make_tensors(config, 0, tangents=True)
+    x_bar, w_bar, _ = NATIVE.double_vjp(config, t.x, t.w, t.b, t.grad_out, t.ggx, t.ggw, t.ggb)
+    np.testing.assert_array_equal(x_bar, NATIVE.vjp(config, t.x, t.ggw, t.b, t.grad_out)[0])
+    np.testing.assert_array_equal(w_bar, NATIVE.vjp(config, t.ggx, t.w, t.b, t.grad_out)[1])
+
+
+def test_bfloat16_double_vjp_past_the_float32_bound_is_kd007_within_bfloat16_sums():
+    """A ci-profile double VJP (mixed values, explicit padding list: Eigen's gradient kernels) is
+    7.6x and 14x the float32-accumulation bound; bfloat16 partial sums explain it: KD-007, known."""
+    from conformance.strategies import ConvCase
+
+    config = conv(batch=2, in_channels=1, out_channels=7, in_size=(2, 11), kernel=(1, 4),
+                  padding=((0, 0), (1, 0)), bias=False, dtype="bfloat16")
+    outcome = _harness_outcome("tensorflow", "double_vjp", ConvCase(config, 1017184, "mixed"), "conv2d")
+    assert outcome.statuses == {"double_vjp_input": "known", "double_vjp_weight": "known",
+                                "double_vjp_grad_out": "pass"}, outcome.message
+    assert {r.known_id for r in outcome.records if r.status == "known"} == {"KD-007"}

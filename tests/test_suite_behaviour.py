@@ -78,3 +78,24 @@ def test_each_implementation_s_tests_are_collected_together():
     runs = [name for i, name in enumerate(implementations) if i == 0 or implementations[i - 1] != name]
     assert len(runs) == len(set(runs)), f"an implementation's tests are split: {runs}"
     assert runs[:3] == ["naive", "im2col", "matrix"]
+
+
+def _drawn_configs(records: list[dict], test: str, implementation: str) -> set[str]:
+    return {r["config_str"] for r in records
+            if r["type"] == "check" and r["phase"] == "generate"
+            and r["test_id"] == f"{test}[conv1d-{implementation}-cpu]"}
+
+
+def test_a_ci_run_draws_the_same_configs_for_each_check_kind_of_a_target(tmp_path):
+    """In the derandomized ci profile every check kind of one target draws from one seed, so a
+    compiled call path meets each graph again in its compilation cache; another implementation
+    still draws configs of its own."""
+    done = run_suite(tmp_path, "-k", "conv1d and (naive or im2col) and (test_forward or test_gradient or test_determinism)",
+                     examples=20)
+    assert done.returncode == 0, done.stdout[-3000:]
+    records = read(tmp_path)
+    forward = _drawn_configs(records, "test_forward", "naive")
+    assert len(forward) >= 10, forward
+    assert _drawn_configs(records, "test_gradient", "naive") == forward
+    assert _drawn_configs(records, "test_determinism", "naive") <= forward
+    assert _drawn_configs(records, "test_forward", "im2col") != forward

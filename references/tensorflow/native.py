@@ -66,8 +66,12 @@ _FORMATS = {(1, False): "NWC", (2, False): "NHWC", (3, False): "NDHWC",
 
 # conv_transpose's output size: "VALID" reaches at most s-1 past the full size, so output_padding
 # beyond hi + s - 1 (valid in PyTorch when dilation > stride) is refused by TF's size check.
-# oneDNN (float32) reports the same refusal as "could not create a primitive descriptor" (AbortedError).
-SIZE_REFUSALS = ("size of out_backprop doesn't match computed", "could not create a primitive descriptor")
+# oneDNN (float32) reports the same refusal as "could not create a primitive descriptor" (AbortedError),
+# and a gradient traced by tf.function meets the same size mismatch first in its own shape inference
+# ("Cannot reshape a tensor with 2 elements to shape [1,1,1]", conv_transpose1d in=1, k=1, dilation=2,
+# output_padding=1).
+SIZE_REFUSALS = ("size of out_backprop doesn't match computed", "could not create a primitive descriptor",
+                 "cannot reshape a tensor with")
 
 
 def _phrases(config: ConvConfig) -> tuple[str, ...]:

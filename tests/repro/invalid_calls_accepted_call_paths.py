@@ -2,7 +2,8 @@
 
 - torch (F.pad / nn.Conv2d with padding_mode != "zeros"): a negative padding is cropped by F.pad,
   where padding_mode "zeros" raises "negative padding is not supported";
-- Keras 3 (any backend): padding="same" with strides > 1 is TensorFlow's SAME (out = ceil(in / s));
+- Keras 3 (any backend) and TensorFlow's own ops: padding="same" with strides > 1 is TensorFlow's SAME
+  (out = ceil(in / s));
 - TensorFlow's own ops: a kernel larger than the input gives an empty output instead of an error.
 Exit status 1 when any call is accepted.
 
@@ -39,7 +40,9 @@ accepted |= "accepted" in keras.stdout
 
 code = ("import numpy as np, tensorflow as tf\n"
         "y = tf.nn.conv2d(np.ones((1, 1, 1, 1)), np.ones((2, 1, 1, 1)), 1, 'VALID')\n"
-        "print('tensorflow conv2d, kernel 2 on input 1: accepted, output', tuple(y.shape))\n")
+        "print('tensorflow conv2d, kernel 2 on input 1: accepted, output', tuple(y.shape))\n"
+        "y = tf.nn.conv2d(np.ones((1, 5, 1, 1)), np.ones((2, 1, 1, 1)), 2, 'SAME')\n"
+        "print(\"tensorflow conv2d(height 5, kernel 2, strides=2, 'SAME'): accepted, output\", tuple(y.shape))\n")
 tf = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
                     capture_output=True, text=True)
 print(tf.stdout.strip() or tf.stderr.strip().splitlines()[-1])
