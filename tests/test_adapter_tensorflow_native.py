@@ -351,3 +351,21 @@ def test_bfloat16_double_vjp_past_the_float32_bound_is_kd007_within_bfloat16_sum
     assert outcome.statuses == {"double_vjp_input": "known", "double_vjp_weight": "known",
                                 "double_vjp_grad_out": "pass"}, outcome.message
     assert {r.known_id for r in outcome.records if r.status == "known"} == {"KD-007"}
+
+
+@pytest.mark.parametrize("spec", ["tensorflow", "tensorflow.xla"])
+def test_a_weight_that_fits_another_grouping_is_tf_s_inferred_groups_kd045(spec):
+    """TF infers groups = input depth / filter depth: PyTorch's groups=2 weight with one channel too
+    many (depth 2 for an input of depth 2) is TF's ungrouped convolution, KD-045; a depth that does
+    not divide the input's (3 for 4) is refused, a pass."""
+    from conformance.strategies import InvalidCase
+
+    def case(in_channels):
+        config = ConvConfig(ndim=2, in_channels=in_channels, out_channels=2, groups=2, in_size=(1, 1),
+                            kernel=(1, 1), dtype="float64")
+        return InvalidCase(config, "weight shape matches the channels", (2, in_channels // 2 + 1, 1, 1), 0, "normal")
+
+    accepted = _harness_outcome(spec, "invalid", case(2), "conv2d")
+    assert accepted.statuses == {"invalid_call": "known"} and accepted.records[0].known_id == "KD-045"
+    refused = _harness_outcome(spec, "invalid", case(4), "conv2d")
+    assert refused.statuses == {"invalid_call": "pass"}, refused.message

@@ -11,13 +11,12 @@ Run it with `pytest --pyargs conformance.suite` (the pytest plugin of the instal
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import sys
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from hypothesis import given, seed, settings
+from hypothesis import given, settings
 from hypothesis.control import current_build_context
 
 from conformance.checks import CHECK_KINDS
@@ -44,24 +43,6 @@ def _hypothesis_phase() -> str:
             return str(getattr(runner, "_current_phase", "generate"))
         frame = frame.f_back
     return "generate"
-
-
-def shared_draw_seed(target) -> int:
-    """The seed a derandomized run draws every check kind of `target` from.
-
-    In the ci profile, forward, gradient, jvp, double_vjp and determinism of one target then draw
-    the same configs, so a compiled call path (torch.compile, jax.jit, tf.function) finds the graph
-    another kind compiled in Inductor's FX graph cache or JAX's compilation cache instead of
-    compiling a new shape. Other implementations, op families and devices draw their own configs,
-    and the nightly profile draws at random.
-    """
-    name = f"{target.op}-{target.implementation}-{target.device}"
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
-
-
-def _derandomized_draws(profile, target):
-    """`hypothesis.seed` with the target's shared seed when the profile derandomizes; else nothing."""
-    return seed(shared_draw_seed(target)) if profile.derandomize else (lambda test: test)
 
 
 def _run(kind_name: str, target, conformance, request) -> None:
@@ -93,7 +74,6 @@ def _run(kind_name: str, target, conformance, request) -> None:
 
     @settings(profile, max_examples=examples)
     @given(case=kind.strategy(op=target.op, dtypes=dtypes))
-    @_derandomized_draws(profile, target)
     def check(case):
         if current_build_context().is_final:
             phase = "final"
