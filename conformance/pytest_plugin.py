@@ -399,12 +399,15 @@ def _device_condition(entry) -> set[str]:
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(session, config, items):
     """After -k, -m and --shard deselected theirs: remember which implementations the selected tests
-    use, and put each implementation's tests together (in registry order, each kept in its order).
+    use, and put each implementation's tests together (each kept in its order), the implementations
+    that compile each new shape (they declare `max_ci_examples`) first, then in registry order.
 
     Grouped, a process runs one implementation's tests one after another: xdist hands each worker a
     contiguous block of the collection (and steals from a block's end), so each process starts the
     framework workers of about its own share of implementations instead of all of them, and keeps
-    one framework's in-process caches warm.
+    one framework's in-process caches warm. Expensive first, the run ends on the cheap tests that
+    work stealing spreads over the workers, instead of one worker finishing torch.compile's long
+    tests alone (in a cold ci run torch.compile is half the test time).
     """
     result = yield
     state = getattr(config, "_conformance", None)
@@ -419,7 +422,10 @@ def pytest_collection_modifyitems(session, config, items):
         specs.append(target.spec if target is not None else None)
         if target is not None:
             state.selected_specs.add(target.spec)
-    ranked = sorted(range(len(items)), key=lambda i: order.get(specs[i], -1))
+    from .isolation import declared_attribute
+
+    cheap = {spec: not declared_attribute(spec, "max_ci_examples") for spec in order}
+    ranked = sorted(range(len(items)), key=lambda i: (cheap.get(specs[i], False), order.get(specs[i], -1)))
     items[:] = [items[i] for i in ranked]
     return result
 
