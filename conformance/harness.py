@@ -33,6 +33,7 @@ from .isolation import (
     ImplementationTimeout,
     IsolatedImplementation,
     describe_exit,
+    stop_workers,
 )
 from .oracle import OracleCache, compute_oracle, oracle_name_for
 from .records import PASS_RECORD_CAP, CheckRecord, RecordWriter, RunRecord, SummaryRecord
@@ -234,9 +235,7 @@ class Harness:
         return key
 
     def close(self) -> None:
-        for impl in self._implementations.values():
-            if isinstance(impl, IsolatedImplementation):
-                impl.stop()
+        stop_workers(impl for impl in self._implementations.values() if isinstance(impl, IsolatedImplementation))
 
     def missing_method(self, target: Target, kind: CheckKind) -> str | None:
         """Why the target cannot run this check kind at all (it has no such method), or None."""

@@ -411,3 +411,41 @@ def test_workers_let_idle_openmp_threads_sleep(monkeypatch):
             assert worker.versions() == {"OMP_WAIT_POLICY": expected}
         finally:
             worker.stop()
+
+
+class _SlowToExit(_EnvironmentProbe):
+    """A worker whose interpreter takes 30 s to exit (an atexit handler that sleeps)."""
+
+    def __init__(self):
+        import atexit
+
+        atexit.register(time.sleep, 30)
+
+
+def test_workers_are_stopped_together_and_a_slow_one_is_killed_after_the_grace():
+    """At a run's end every worker is told to exit before any is waited for, and they share one
+    grace period: one that does not exit in it is killed, the others exit on their own."""
+    from conformance.isolation import IsolatedImplementation, stop_workers
+
+    events = []
+
+    class Fake:
+        def __init__(self, name):
+            self.name = name
+
+        def _ask_to_exit(self):
+            events.append(("ask", self.name))
+
+        def _reap(self, grace_s):
+            events.append(("reap", self.name))
+
+    stop_workers([Fake("a"), Fake("b")])
+    assert events == [("ask", "a"), ("ask", "b"), ("reap", "a"), ("reap", "b")]
+
+    slow = IsolatedImplementation(f"{__name__}:_SlowToExit")
+    quick = IsolatedImplementation(f"{__name__}:_EnvironmentProbe")
+    slow.versions(), quick.versions()
+    processes = (slow._process, quick._process)
+    stop_workers([slow, quick])
+    assert processes[0].returncode == -signal.SIGKILL
+    assert processes[1].returncode == 0
