@@ -166,8 +166,7 @@ class IsolatedImplementation:
         self.devices = info["devices"]
 
     def stop(self) -> None:
-        self._ask_to_exit()
-        self._reap(2)
+        stop_workers([self])
 
     def _ask_to_exit(self) -> None:
         """Close the worker's input: its loop reads end of file and exits."""

@@ -259,27 +259,27 @@ def test_xla_conv_transpose3d_gradient_with_height_and_width_dilations_apart_is_
     assert set(fits.statuses.values()) == {"pass"}, fits.message
 
 
+def _invalid_case(rule, dtype="float32", weight_shape=None, **fields):
+    """An invalid call of a 2-d config (1->1 channels unless `fields` say otherwise); the weight
+    fits the config unless `weight_shape` is given."""
+    from conformance.strategies import InvalidCase
+
+    config = ConvConfig.unchecked(**{"ndim": 2, "in_channels": 1, "out_channels": 1, "dtype": dtype, **fields})
+    return InvalidCase(config, rule, weight_shape or config.weight_shape, 0, "normal")
+
+
 @pytest.mark.skipif(native.onednn_enabled() is False, reason="needs oneDNN on, to show float32 refused there")
 def test_zero_input_channels_with_a_filter_of_depth_one_is_kd042_where_eigen_runs():
     """oneDNN refuses x of depth 0 with a filter of depth 1 (float32); the Eigen kernel (float64)
     accepts it: KD-042, recorded as known, while the float32 refusal is the pass it should be."""
-    from conformance.strategies import InvalidCase
-
     def case(dtype):
-        config = ConvConfig(ndim=2, in_channels=0, out_channels=1, in_size=(1, 1), kernel=(1, 1), dtype=dtype)
-        return InvalidCase(config, "weight shape matches the channels", (1, 1, 1, 1), 0, "normal")
+        return _invalid_case("weight shape matches the channels", dtype, weight_shape=(1, 1, 1, 1),
+                             in_channels=0, in_size=(1, 1), kernel=(1, 1))
 
     accepted = _harness_outcome("tensorflow", "invalid", case("float64"), "conv2d")
     assert accepted.statuses == {"invalid_call": "known"} and accepted.records[0].known_id == "KD-042"
     refused = _harness_outcome("tensorflow", "invalid", case("float32"), "conv2d")
     assert refused.statuses == {"invalid_call": "pass"} and "at least one group" in refused.records[0].message
-
-
-def _invalid_case(rule, dtype="float32", **fields):
-    from conformance.strategies import InvalidCase
-
-    config = ConvConfig.unchecked(**{"ndim": 2, "in_channels": 1, "out_channels": 1, "dtype": dtype, **fields})
-    return InvalidCase(config, rule, config.weight_shape, 0, "normal")
 
 
 @pytest.mark.skipif(native.onednn_enabled() is False, reason="needs oneDNN on: the Eigen kernel refuses the call")
@@ -358,12 +358,9 @@ def test_a_weight_that_fits_another_grouping_is_tf_s_inferred_groups_kd045(spec)
     """TF infers groups = input depth / filter depth: PyTorch's groups=2 weight with one channel too
     many (depth 2 for an input of depth 2) is TF's ungrouped convolution, KD-045; a depth that does
     not divide the input's (3 for 4) is refused, a pass."""
-    from conformance.strategies import InvalidCase
-
     def case(in_channels):
-        config = ConvConfig(ndim=2, in_channels=in_channels, out_channels=2, groups=2, in_size=(1, 1),
-                            kernel=(1, 1), dtype="float64")
-        return InvalidCase(config, "weight shape matches the channels", (2, in_channels // 2 + 1, 1, 1), 0, "normal")
+        return _invalid_case("weight shape matches the channels", "float64", weight_shape=(2, in_channels // 2 + 1, 1, 1),
+                             in_channels=in_channels, out_channels=2, groups=2, in_size=(1, 1), kernel=(1, 1))
 
     accepted = _harness_outcome(spec, "invalid", case(2), "conv2d")
     assert accepted.statuses == {"invalid_call": "known"} and accepted.records[0].known_id == "KD-045"
