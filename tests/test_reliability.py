@@ -350,7 +350,7 @@ def test_xdist_workers_write_one_run_that_the_report_merges(tmp_path):
 # ---- known crashes are not called again and again ----------------------------------------------------
 
 
-def test_a_known_crash_is_called_a_few_times_per_test_then_not_again(tmp_path):
+def test_a_known_crash_is_called_known_crash_replays_times_per_test_then_not_again(tmp_path):
     """Each crash restarts the worker (seconds of framework import): after KNOWN_CRASH_REPLAYS
     reproductions in one test, a call that a known crash entry covers is recorded as not called,
     saying why; a call the entry does not cover is still made, and another test starts afresh."""
