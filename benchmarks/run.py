@@ -354,6 +354,7 @@ def analyse_suite_run(report_dir: Path, target_examples: int = 100) -> dict:
     summaries = [r for r in records if r["type"] == "summary"]
     # Each xdist worker ends its session with a run_end; the run lasts as long as the longest.
     run_end = max((r for r in records if r["type"] == "run_end"), key=lambda r: r["duration_s"], default=None)
+    header = next((r for r in records if r["type"] == "run"), {})
     examples = _examples_in_order(checks)
     call_seconds = Counter()
     recorded = Counter()
@@ -430,6 +431,8 @@ def analyse_suite_run(report_dir: Path, target_examples: int = 100) -> dict:
         "failed_tests": failed_tests,
         "test_seconds": round(total_test, 2),
         "run_seconds": run_end["duration_s"] if run_end else None,
+        "argv": header.get("argv"),
+        "hypothesis_profile": header.get("hypothesis_profile"),
         "implementation_call_seconds": round(sum(call_seconds.values()), 2),
         "harness_overhead_fraction": round(1 - sum(call_seconds.values()) / max(total_test, 1e-9), 3),
         "overhead_is_exact": not capped,
@@ -493,10 +496,8 @@ def bench_suite(params) -> dict:
         # An existing conformance run (for instance a full 100-example run made separately).
         report_dir = Path(params["suite_results"])
         analysis = analyse_suite_run(report_dir)
-        header = next((r for r in _read_jsonl(report_dir.glob("results*.jsonl")) if r["type"] == "run"), {})
         examples = os.environ.get("CONFORMANCE_MAX_EXAMPLES_OF_RESULTS")
-        analysis.update({"source": str(report_dir), "argv": header.get("argv"),
-                         "hypothesis_profile": header.get("hypothesis_profile"),
+        analysis.update({"source": str(report_dir),
                          "max_examples": int(examples) if examples else None,
                          "complete": analysis["run_seconds"] is not None,
                          "note": "analysed from an existing run (--suite-results); see the fields' meaning in "
