@@ -5,6 +5,7 @@ tensorflow: those load when an adapter is first used).
 """
 
 from .arithmetic import Arithmetic, default_arithmetic
+from .capabilities import FrameworkRefusal, Gap
 from .config import DTYPES, ConvConfig, InvalidConfig
 from .registry import (
     Implementation,
@@ -19,6 +20,8 @@ __all__ = [
     "Arithmetic",
     "ConvConfig",
     "DTYPES",
+    "FrameworkRefusal",
+    "Gap",
     "Implementation",
     "ImplementationLoadError",
     "InvalidConfig",

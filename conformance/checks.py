@@ -65,7 +65,7 @@ class CheckKind:
     tangents: bool = False
 
     def strategy(self, **options: Any):
-        """The Hypothesis strategy of this kind's examples (options: op, dtypes)."""
+        """The Hypothesis strategy of this kind's examples (options: op, dtypes, region)."""
         from .strategies import conv_cases
 
         return (self.cases or conv_cases)(**options)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .capabilities import Capabilities, Gap, capabilities_of
 from .ceilings import within_ceiling
 from .checks import CheckKind, check_kind
 from .compare import Verdict, compare
@@ -32,6 +33,7 @@ from .isolation import (
     ImplementationRaised,
     ImplementationTimeout,
     IsolatedImplementation,
+    declared_attribute,
     describe_exit,
     stop_workers,
 )
@@ -181,8 +183,14 @@ def _not_installed_reason(name: str, err: Exception) -> str | None:
     return f"{name}: not installed here ({getattr(err, 'message', err)})"
 
 
+def _is_framework_refusal(err: Exception) -> bool:
+    """Whether `err` is a library refusing a call (conformance.capabilities.FrameworkRefusal)."""
+    return (isinstance(err, ImplementationRaised) and err.type_name == "FrameworkRefusal") \
+        or type(err).__name__ == "FrameworkRefusal"
+
+
 def _not_implemented_reason(name: str, kind: CheckKind, err: Exception) -> str | None:
-    raised = (isinstance(err, ImplementationRaised) and err.type_name == "NotImplementedError") \
+    raised = (isinstance(err, ImplementationRaised) and err.type_name in ("NotImplementedError", "FrameworkRefusal")) \
         or isinstance(err, NotImplementedError)
     if not raised:
         return None
@@ -248,6 +256,14 @@ class Harness:
         except (ImplementationRaised, ImportError) as err:
             return _not_installed_reason(target.implementation, err) or f"{target.implementation}: {err}"
 
+    def capabilities(self, target: Target) -> Capabilities:
+        """The target's declared gaps and opt-in axes (class-level data, read without starting it)."""
+        class Declared:
+            name = target.implementation
+            gaps = declared_attribute(target.spec, "gaps", ())
+            opt_in = declared_attribute(target.spec, "opt_in", ())
+        return capabilities_of(Declared)
+
     def declared_dtypes(self, target: Target, kind: CheckKind | str) -> tuple[str, ...]:
         """The dtypes the target's implementation declares for this device and check kind."""
         kind = check_kind(kind) if isinstance(kind, str) else kind
@@ -266,18 +282,19 @@ class Harness:
     # ---- one example ------------------------------------------------------------------------
 
     def check(self, target: Target, kind: CheckKind | str, case: ConvCase, *, test_id: str,
-              phase: str = "generate", example: str | None = None) -> Outcome:
+              phase: str = "generate", example: str | None = None, witness: Gap | None = None) -> Outcome:
         """Run check kind `kind` of target on case; record and return the outcome.
 
         phase (see PHASES): examples of the "generate" phase are counted as examples; "shrink"
         replays are counted apart and not written; a "final" failure gets the consensus of every
-        other implementation on the same example.
+        other implementation on the same example. `witness`: the declared gap this call is a
+        witness of (made past the declaration; it must be refused with the gap's message).
         """
         kind = check_kind(kind) if isinstance(kind, str) else kind
         tally = self._tallies.setdefault(test_id, _TestTally(kind=kind.name))
         if self.known is not None:
             self.known.observe(target, case.config, getattr(case, "rule", None))
-        outcome = self._evaluate(target, kind, case, test_id, phase)
+        outcome = self._evaluate(target, kind, case, test_id, phase, witness)
         tally.call_seconds += next((r.seconds for r in outcome.records if r.seconds is not None), 0.0)
         for record in outcome.records:
             record.example = example
@@ -309,7 +326,8 @@ class Harness:
             self._write(record)
         return outcome
 
-    def _declare_and_call(self, impl, target: Target, kind: CheckKind, config, inputs, presumed: str | None):
+    def _declare_and_call(self, impl, target: Target, kind: CheckKind, config, inputs, presumed: str | None,
+                          gaps: bool = True):
         """(reason, arithmetic, returned): the implementation's declarations and its call.
 
         reason is why the call was not made (declared unsupported, or `presumed` a known crash), and
@@ -320,7 +338,7 @@ class Harness:
         device, wants_arithmetic = target.device, not kind.judge
         isolated = isinstance(impl, IsolatedImplementation)
         if isolated and presumed is None:
-            answer = impl.evaluate(kind, config, inputs, device, wants_arithmetic)
+            answer = impl.evaluate(kind, config, inputs, device, wants_arithmetic, gaps)
             if answer[0] == DECLARATION_RAISED:
                 raise _DeclarationRaised(ImplementationRaised(*answer[1:]))
             if answer[0] == "declared":
@@ -328,7 +346,7 @@ class Harness:
             return None, answer[1], answer[2]
         try:
             reason = impl.capability(kind, config, device) if isolated else \
-                capability_reason(impl, kind, config, device)
+                capability_reason(impl, kind, config, device, gaps=gaps)
             arithmetic = impl.arithmetic(config, device) if reason is None and wants_arithmetic else None
         except (ImplementationRaised, ImportError, ImplementationCrashed, ImplementationTimeout) as err:
             raise _DeclarationRaised(err) from err
@@ -336,7 +354,8 @@ class Harness:
             return reason if reason is not None else presumed, None, None
         return None, arithmetic, kind.call(impl, config, inputs.in_layout(config), device)
 
-    def _evaluate(self, target: Target, kind: CheckKind, case: ConvCase, test_id: str, phase: str) -> Outcome:
+    def _evaluate(self, target: Target, kind: CheckKind, case: ConvCase, test_id: str, phase: str,
+                  witness: Gap | None = None) -> Outcome:
         config, device = case.config, target.device
         results = kind.results_for(config)
         base = self._base_record(target, kind, case, test_id, phase)
@@ -358,7 +377,8 @@ class Harness:
         inputs = tensors.in_storage(config.dtype)
         clock = _CallClock(impl, self._tallies.get(test_id))
         try:
-            reason, arithmetic, returned = self._declare_and_call(impl, target, kind, config, inputs, presumed)
+            reason, arithmetic, returned = self._declare_and_call(impl, target, kind, config, inputs, presumed,
+                                                                  gaps=witness is None)
         except _DeclarationRaised as raised:
             clock.stop()
             reason = _not_installed_reason(target.implementation, raised.err)
@@ -371,14 +391,20 @@ class Harness:
             # A call that raised ran in the implementation too (a framework's refusal can cost a
             # compilation): its time counts as call time, as a returning call's does.
             seconds = clock.stop()
-            reason = _not_installed_reason(target.implementation, err) or \
-                _not_implemented_reason(target.implementation, kind, err)
+            installed = _not_installed_reason(target.implementation, err)
+            if witness is not None and installed is None:
+                return self._witnessed(witness, base, kind, target, err, seconds)
+            reason = installed or _not_implemented_reason(target.implementation, kind, err)
+            if reason is not None and _is_framework_refusal(err) and not kind.raising_passes:
+                return self._undeclared_refusal(base, kind, target, reason, seconds)
             if reason is not None:
                 return unsupported(reason, seconds)
             if kind.raising_passes and not isinstance(err, (ImplementationCrashed, ImplementationTimeout)):
                 return self._refused(err, base, kind, seconds)
             return self._event_from_exception(err, base, kind, target, case, test_id, seconds)
         seconds = clock.stop()
+        if witness is not None:
+            return self._witnessed(witness, base, kind, target, reason, seconds)
         if reason is not None:
             return unsupported(str(reason))
         try:
@@ -414,6 +440,34 @@ class Harness:
             return None
         return (f"not called: {entry.id} (a known {'/'.join(entry.expected)}) already reproduced {seen} times in "
                 f"this test; another call would only kill and restart {target.implementation}'s worker")
+
+    def _witnessed(self, gap: Gap, base, kind: CheckKind, target: Target, refusal, seconds) -> Outcome:
+        """The verdict on a declared gap's witness call: `refusal` is what refused it (an exception, or
+        the reason supports() gave), None when the call ran."""
+        where = f"{target.implementation}'s declared gap {gap.feature!r} ({gap.where()}: {gap.reason})"
+        if refusal is None:
+            status, message = ERROR, (f"declared unsupported, but the framework runs it: {where}; the call returned. "
+                                      f"Narrow or remove the gap")
+        else:
+            text = str(getattr(refusal, "message", None) or refusal)
+            if gap.matches(text):
+                status, message = PASS, f"declared gap confirmed: refused with {text[:300]}"
+            else:
+                status, message = ERROR, (f"{where}: refused, but not with the declared message /{gap.message}/: "
+                                          f"{getattr(refusal, 'type_name', type(refusal).__name__)}: {text[:300]}")
+        if status == ERROR:
+            message += f" [{target.implementation} {base['config_str']} on {target.device}]"
+        record = CheckRecord(**base, check=kind.name, status=status, message=message, seconds=seconds)
+        failure = "" if status == PASS else message + "\nreproduce: " + base["repro"]
+        return Outcome({kind.name: status}, [record], failure)
+
+    def _undeclared_refusal(self, base, kind: CheckKind, target: Target, reason: str, seconds) -> Outcome:
+        """The library refused a call inside the declared region: a finding, not a gap."""
+        message = (f"declared supported, but the framework refuses it: {reason} [{target.implementation} "
+                   f"{base['config_str']} on {target.device}]; declare a Gap for it (conformance.capabilities) "
+                   f"if the refusal is by design")
+        record = CheckRecord(**base, check=kind.name, status=ERROR, message=message, seconds=seconds)
+        return Outcome({kind.name: ERROR}, [record], message + "\nreproduce: " + base["repro"])
 
     def _refused(self, err, base, kind: CheckKind, seconds: float | None = None) -> Outcome:
         """An invalid call that raised, as it should: a pass, with what it said (the error-parity table)."""

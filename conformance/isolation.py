@@ -253,9 +253,10 @@ class IsolatedImplementation:
         """conformance.registry.capability_reason, asked of the implementation in the worker."""
         return self.call("harness:capability", kind.name, config, device)
 
-    def evaluate(self, kind, config, inputs, device="cpu", arithmetic=True):
-        """conformance.worker._evaluate: capability, arithmetic and the call in one round trip."""
-        return self.call("harness:evaluate", kind.name, config, inputs, device, arithmetic)
+    def evaluate(self, kind, config, inputs, device="cpu", arithmetic=True, gaps=True):
+        """conformance.worker._evaluate: capability, arithmetic and the call in one round trip
+        (gaps=False: past the declared gaps, for a gap's witness call)."""
+        return self.call("harness:evaluate", kind.name, config, inputs, device, arithmetic, gaps)
 
     def missing_method(self, kind):
         return self.call("harness:missing_method", kind.name)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from .arithmetic import Arithmetic, default_arithmetic
+from .capabilities import Gap, capabilities_of
 from .config import DTYPES, ConvConfig
 
 if TYPE_CHECKING:
@@ -46,9 +47,13 @@ class Implementation:
     Subclasses set `name` and override the methods of the check kinds they support (`forward`,
     `vjp`; see conformance.checks): a method left as the base class's, set to None, or raising
     NotImplementedError makes that check kind unsupported, with the reason, never a finding.
-    `dtypes` (or `supported_dtypes(device, check)`) declares the dtypes it runs: the strategies
-    draw only those. `supports(config, device)` returns None or the reason a config is out of
-    scope; it may take a `check` keyword argument to refuse per check kind. `arithmetic` declares
+    `dtypes` (or `supported_dtypes(device, check)`) declares the dtypes it runs, and `gaps` the
+    calls it does not run (conformance.capabilities.Gap records, each with its reason): the
+    strategies draw only inside what is left. `opt_in` names the semantic axes it has
+    (conformance.capabilities.OPT_IN_AXES: "padding_mode", "unbatched"); a plugin that names none is
+    drawn zero padding and batched calls only. `supports(config, device)` is for the rare rest that a
+    gap cannot state: None or the reason a config is out of scope; it may take a `check` keyword
+    argument to refuse per check kind. `arithmetic` declares
     the arithmetic used (it sets the tolerance).
     """
 
@@ -64,6 +69,10 @@ class Implementation:
     # import, e.g. {"KERAS_BACKEND": "jax"} or {"TF_ENABLE_ONEDNN_OPTS": "0"}). With --isolation none
     # an implementation that needs them runs only if the process already has them.
     environment: dict[str, str] = {}
+    # What it runs, as data (conformance.capabilities): the calls it does not run, and the opt-in
+    # semantic axes it has. Built-in implementations opt in to every axis.
+    gaps: tuple[Gap, ...] = ()
+    opt_in: tuple[str, ...] = ()
 
     def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
         if device not in self.devices:
@@ -113,11 +122,14 @@ def _accepts_check(function) -> bool:
     return "check" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
 
-def capability_reason(impl: Implementation, kind: CheckKind, config: ConvConfig, device: str) -> str | None:
+def capability_reason(impl: Implementation, kind: CheckKind, config: ConvConfig, device: str,
+                      gaps: bool = True) -> str | None:
     """None when `impl` runs check kind `kind` on this config and device, else the reason it does not.
 
-    In order: the method exists; the config's dtype is among the declared ones; supports() (given
-    the check kind when it takes a `check` argument).
+    In order: the method exists; the config's dtype is among the declared ones; no declared gap
+    covers it (for an invalid call, only the gaps of calls the API has no form of); supports()
+    (given the check kind when it takes a `check` argument). With `gaps=False` the declared gaps
+    are passed over: a witness call of a gap (conformance.capabilities.witness_config).
     """
     reason = missing_method_reason(impl, kind)
     if reason is not None:
@@ -125,8 +137,15 @@ def capability_reason(impl: Implementation, kind: CheckKind, config: ConvConfig,
     dtypes = declared_dtypes(impl, device, kind.name)
     if config.dtype not in dtypes:
         return f"{impl.name}: {config.dtype} not among its dtypes on {device} for {kind.name} ({', '.join(dtypes) or 'none'})"
+    if gaps:
+        # An invalid call is to be refused by the call itself, not declared away: only a call the
+        # API has no form of (an adapter gap) is not made.
+        refused_by = ("adapter",) if kind.raising_passes else ("adapter", "framework")
+        gap = capabilities_of(impl).gap_for(config, device, kind.name, refused_by=refused_by)
+        if gap is not None:
+            return f"{impl.name}: {gap.reason}"
     if kind.raising_passes:
-        return None  # an invalid call is to be refused by the call itself, not declared away
+        return None
     if _accepts_check(impl.supports):
         return impl.supports(config, device, check=kind.name)
     return impl.supports(config, device)

@@ -77,12 +77,32 @@ def _elements(config: ConvConfig) -> int:
     return math.prod(config.input_shape) + math.prod(config.weight_shape) + math.prod(config.output_shape)
 
 
+_PADDING_MODES = ("zeros",) * 3 + ("reflect", "replicate", "circular")  # zeros half the time
+
+
+def _allowed(values: tuple, excluded: frozenset, feature) -> tuple:
+    """`values` without those whose feature (feature(value), a conformance.capabilities name) is excluded."""
+    return tuple(v for v in values if feature(v) not in excluded)
+
+
+# An axis drawn generically (conformance.config.AXES) whose values are capabilities' features.
+_VALUE_FEATURES = {"batched": lambda v: None if v else "unbatched",
+                   "memory_format": lambda v: f"memory_format={v}"}
+
+
 @st.composite
 def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channels_per_group,
-                 max_kernel, max_stride, max_dilation, max_padding, max_macs, max_elements):
+                 max_kernel, max_stride, max_dilation, max_padding, max_macs, max_elements, region=None):
     ndim = draw(_one_of(tuple(ndims)))
     transposed = draw(_one_of(tuple(transposed_choices)))
     dtype = draw(_one_of(tuple(dtypes)))
+    # The features this implementation does not run (conformance.capabilities): each piece below is
+    # drawn without them. With nothing excluded every draw is the same as without a region.
+    excluded = region.excludes(dtype) if region is not None else frozenset()
+    if "groups>1" in excluded:
+        max_groups = 1
+    if "dilation>1" in excluded:
+        max_dilation = 1
     groups = draw(_integers(1, max_groups))
     in_per_group = draw(_integers(1, max_channels_per_group))
     out_per_group = draw(_integers(1, max_channels_per_group))
@@ -94,26 +114,37 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
     # (Both drawn always, so the empty batch is never a shorter choice sequence than batch 1.)
     empty_batch = draw(_integers(0, 19)) == 19
     batch = draw(_integers(1, 4))
-    batch = 0 if empty_batch else batch
+    batch = 0 if empty_batch and "batch=0" not in excluded else batch
     # Zero input channels: an empty call PyTorch accepts for ordinary convolution; 1 draw in 20.
     # (sampled_from draws its indices near uniformly; st.integers puts ~40% of its draws on the lower
     # bound, which made the last values of a range rare in a derandomized ci run.)
-    empty_channels = draw(_indices(20)) == 19 and not transposed
+    empty_channels = draw(_indices(20)) == 19 and not transposed and "in_channels=0" not in excluded
     # Padding modes (ordinary convolution only): zeros half the time, shrinking towards it.
-    mode_index = draw(_indices(6))
-    padding_mode = ("zeros",) * 3 + ("reflect", "replicate", "circular")
-    padding_mode = padding_mode[mode_index] if not transposed else "zeros"
+    padding_modes = _allowed(_PADDING_MODES, excluded, lambda m: f"padding_mode={m}")
+    mode_index = draw(_indices(len(padding_modes)))
+    padding_mode = padding_modes[mode_index] if not transposed else "zeros"
     if empty_channels and padding_mode in ("reflect", "replicate"):
-        padding_mode = "circular"  # F.pad refuses zero channels in those modes (a validity rule)
+        # F.pad refuses zero channels in those modes (a validity rule)
+        padding_mode = "circular" if "padding_mode=circular" not in excluded else "zeros"
     kernel_cap = max_kernel if ndim < 3 else min(max_kernel, 3)
     kernel = tuple(draw(_integers(1, kernel_cap)) for _ in range(ndim))
     dilation = tuple(draw(_integers(1, max_dilation)) for _ in range(ndim))
-    modes = ["explicit", "valid"] if transposed else ["explicit", "same", "valid"]
-    mode = draw(_one_of(tuple(modes)))
+    modes = ("explicit", "valid") if transposed else ("explicit", "same", "valid")
+    modes = _allowed(modes, excluded, lambda m: f"padding={m!r}")
+    mode = draw(_one_of(modes))
+    symmetric = "asymmetric padding" in excluded
+    # explicit pairs of zeros only
+    no_padding = "explicit padding" in excluded or (
+        "dilation>1 and explicit padding" in excluded and any(d > 1 for d in dilation)) or (
+        "groups>1 and explicit padding" in excluded and groups > 1)
     # Every piece is drawn whatever the mode, so no mode has a shorter choice sequence than
     # explicit zero padding: that keeps explicit padding the shrink target.
     stride = tuple(draw(_integers(1, max_stride)) for _ in range(ndim))
     if mode == "same":
+        stride = (1,) * ndim
+        if "padding='same' and dilation>1" in excluded:
+            dilation = (1,) * ndim
+    if "stride>1 and dilation>1" in excluded and any(d > 1 for d in dilation):
         stride = (1,) * ndim
 
     in_size, padding, output_padding = [], [], []
@@ -121,18 +152,29 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
         span = d * (k - 1)  # extent of the dilated kernel minus one
         if transposed:
             size = 1 + draw(_integers(0, 10))
-            op = draw(_integers(0, max(s, d) - 1))
+            op = draw(_integers(0, (s if "output_padding>=stride" in excluded else max(s, d)) - 1))
             room = (size - 1) * s + span + op  # lo + hi may not exceed this (output size >= 1)
             lo = draw(_integers(0, min(max_padding, room)))
             hi = draw(_integers(0, min(max_padding, room - lo)))
+            if symmetric:
+                lo = hi = min(lo, hi)
+            if no_padding:
+                lo = hi = 0
+            if "output_padding-hi>=stride" in excluded and op - hi >= s:
+                op = hi + s - 1  # output_padding reaches at most stride - 1 past hi
+                lo = min(lo, (size - 1) * s + span + op - hi)  # and the output keeps a size >= 1
             output_padding.append(op)
         else:
             lo = draw(_integers(0, max_padding))
             hi = draw(_integers(0, max_padding))
+            if symmetric:
+                lo = hi = min(lo, hi)
+            if no_padding:
+                lo = hi = 0
             if mode != "explicit":
                 lo = hi = 0
-            elif padding_mode != "zeros" and lo == hi == 0:
-                hi = 1  # a padding mode acts only on padding: give it some
+            elif padding_mode != "zeros" and lo == hi == 0 and not no_padding:
+                lo, hi = (1, 1) if symmetric else (0, 1)  # a padding mode acts only on padding: give it some
             smallest = 1 if mode == "same" else max(1, span + 1 - lo - hi)
             pads = (span // 2, span - span // 2) if mode == "same" else (lo, hi)
             smallest = max(smallest, _mode_smallest_size(padding_mode, *pads))
@@ -155,8 +197,10 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
     # value is the default and the shrink target.
     for axis in AXES:
         if axis.values is not None:
-            index = draw(_indices(axis.default_weight + len(axis.values) - 1))
-            fields[axis.field] = axis.values[max(0, index - axis.default_weight + 1)]
+            feature = _VALUE_FEATURES.get(axis.field)
+            values = _allowed(axis.values, excluded, feature) if feature else axis.values
+            index = draw(_indices(axis.default_weight + len(values) - 1))
+            fields[axis.field] = values[max(0, index - axis.default_weight + 1)]
     if not fields["batched"]:
         fields["batch"] = 1  # an unbatched call has no batch dim
     return _fit_budget(fields, max_macs, max_elements)
@@ -240,6 +284,7 @@ def conv_configs(
     max_padding: int = 3,
     max_macs: int = DEFAULT_MAX_MACS,
     max_elements: int = DEFAULT_MAX_ELEMENTS,
+    region=None,
 ) -> st.SearchStrategy[ConvConfig]:
     """Valid ConvConfigs.
 
@@ -248,6 +293,8 @@ def conv_configs(
     - dtypes: dtypes to draw from (default all four, float64 first).
     - max_groups, max_channels_per_group, max_kernel, max_stride, max_dilation, max_padding: ranges.
     - max_macs, max_elements: the size budget of one call (forward MACs; x + w + y elements).
+    - region: a conformance.capabilities.Region: draw only calls outside its gaps (what one
+      implementation runs for one op family, device and check kind).
 
     >>> conv_configs(op="conv2d", dtypes=("float32",)).example()  # doctest: +SKIP
     ConvConfig(ndim=2, ...)
@@ -276,7 +323,7 @@ def conv_configs(
         raise InvalidArgument(f"max_padding={max_padding} must be >= 0")
     transposed_choices = (False, True) if transposed is None else (bool(transposed),)
     return _draw_config(ndims, transposed_choices, dtypes, max_groups, max_channels_per_group,
-                        max_kernel, max_stride, max_dilation, max_padding, max_macs, max_elements)
+                        max_kernel, max_stride, max_dilation, max_padding, max_macs, max_elements, region)
 
 
 # ---- tensors --------------------------------------------------------------------------------------
@@ -404,8 +451,12 @@ def _set_dim0(values, value):
 
 
 def _break_groups(f):
-    # out_channels + 1 never divides out_channels (in_channels may be 0, which every groups divides).
-    return dict(f, groups=f["out_channels"] + 1)
+    # groups=2 and an odd count of the channels the weight's axis 0 holds (C_out, or C_in when
+    # transposed): groups does not divide it, and every weight dim stays >= 1. (groups > C_out would
+    # give a transposed weight (C_in, 0, *k): a valid call with no output channels, which a library may
+    # rightly compute, not an invalid one; and a transposed call's C_out is read off its weight.)
+    odd, other = ("in_channels", "out_channels") if f["transposed"] else ("out_channels", "in_channels")
+    return dict(f, groups=2, **{odd: max(3, f[odd] | 1), other: max(2, f[other])})
 
 
 def _break_output_padding(f):
@@ -492,14 +543,15 @@ def _draw_invalid(draw, configs, rules):
 
 
 def invalid_cases(*, op: str, dtypes: tuple[str, ...] | None = None,
-                  rules: tuple[str, ...] | None = None) -> st.SearchStrategy[InvalidCase]:
+                  rules: tuple[str, ...] | None = None, region=None) -> st.SearchStrategy[InvalidCase]:
     """Calls that break exactly one validity rule (INVALID_RULES), built with ConvConfig.unchecked.
 
-    - op: the op family; dtypes: as conv_configs; rules: a subset of INVALID_RULES (default all).
+    - op: the op family; dtypes, region: as conv_configs (the valid call each one breaks);
+      rules: a subset of INVALID_RULES (default all).
     Shrinks towards the first rule on the simplest valid config.
     """
     rules = tuple(rules) if rules is not None else tuple(INVALID_RULES)
     unknown = [r for r in rules if r not in INVALID_RULES]
     if unknown or not rules:
         raise InvalidArgument(f"rules={rules!r}: {unknown or 'empty'}; choose from {tuple(INVALID_RULES)}")
-    return _draw_invalid(conv_configs(op=op, dtypes=dtypes), rules)
+    return _draw_invalid(conv_configs(op=op, dtypes=dtypes, region=region), rules)

@@ -73,7 +73,7 @@ def _run_kind(impl, kind_name, config, inputs, device):
     return check_kind(kind_name).call(impl, config, inputs.in_layout(config), device)
 
 
-def _evaluate(impl, kind_name, config, inputs, device, arithmetic):
+def _evaluate(impl, kind_name, config, inputs, device, arithmetic, gaps=True):
     """One example in one round trip: the capability, the arithmetic (when asked) and the call.
 
     ("declared", reason) when the implementation declares the config unsupported; ("ran", arithmetic,
@@ -85,7 +85,7 @@ def _evaluate(impl, kind_name, config, inputs, device, arithmetic):
 
     kind = check_kind(kind_name)
     try:
-        reason = capability_reason(impl, kind, config, device)
+        reason = capability_reason(impl, kind, config, device, gaps=gaps)
         declared = impl.arithmetic(config, device) if reason is None and arithmetic else None
     except Exception as err:
         return (DECLARATION_RAISED, type(err).__name__, str(err), traceback.format_exc(limit=8))

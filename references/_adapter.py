@@ -5,6 +5,7 @@ A subclass sets `name` and implements `gpu_unavailable_reason()` (None when its 
 
 from __future__ import annotations
 
+from conformance.capabilities import OPT_IN_AXES
 from conformance.config import ConvConfig
 from conformance.registry import Implementation
 
@@ -17,6 +18,7 @@ class FrameworkAdapter(Implementation):
     """An adapter with a `precision` mode ("default", or "highest": reduced-precision paths off)."""
 
     devices = ("cpu", "cuda")
+    opt_in = tuple(OPT_IN_AXES)
 
     def __init__(self, precision: str = "default") -> None:
         self.precision = precision

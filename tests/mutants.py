@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from conformance import ConvConfig, Implementation
+from conformance.capabilities import OPT_IN_AXES
 from conformance.dtypes import to_storage
 from references.numpy.naive import NaiveReference
 
@@ -25,7 +26,13 @@ _naive = NaiveReference()
 
 
 class Mutant(Implementation):
-    """The naive reference with one planted bug; results are returned in the config's storage dtype."""
+    """The naive reference with one planted bug; results are returned in the config's storage dtype.
+
+    It opts in to every semantic axis (as the reference it wraps has them all), so a bug on one of
+    them is drawn and caught as a plugin that opts in would be.
+    """
+
+    opt_in = tuple(OPT_IN_AXES)
 
     def __init__(self, name, *, config_change=None, forward_change=None, vjp_change=None, jvp_change=None,
                  double_vjp_change=None, validates=True, description=""):

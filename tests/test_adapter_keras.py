@@ -83,9 +83,11 @@ def test_float64_matches_naive(backend, monkeypatch):
 
 def _supports_in_child(backend: str, configs: list[ConvConfig]) -> list:
     code = ("import json, sys; from conformance.config import ConvConfig; "
-            "from conformance.registry import get_implementation; "
+            "from conformance.checks import FORWARD; "
+            "from conformance.registry import capability_reason, get_implementation; "
             f"impl = get_implementation('keras.{backend}'); "
-            "print(json.dumps([impl.supports(ConvConfig.from_dict(c), 'cpu') for c in json.loads(sys.argv[1])]))")
+            "print(json.dumps([capability_reason(impl, FORWARD, ConvConfig.from_dict(c), 'cpu') "
+            "for c in json.loads(sys.argv[1])]))")
     done = subprocess.run([sys.executable, "-c", code, json.dumps([c.to_dict() for c in configs])], cwd=ac.REPO,
                           env={**os.environ, **_child_env(backend)}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -94,12 +96,13 @@ def _supports_in_child(backend: str, configs: list[ConvConfig]) -> list:
 
 DECLARED = [
     pytest.param(C(ndim=1, transposed=True, in_channels=2, out_channels=2, groups=2, in_size=4, kernel=2),
-                 "keras.torch: Unrecognized keyword arguments passed to Conv1DTranspose: {'groups': 2}",
-                 id="transposed groups (Keras's text)"),
+                 "keras.torch: Conv*DTranspose has no groups argument", id="transposed groups"),
     pytest.param(C(ndim=2, in_size=7, kernel=2, stride=2, dilation=2),
-                 "keras.torch: `strides > 1` not supported in conjunction with `dilation_rate > 1`", id="stride and dilation"),
+                 "keras.torch: Keras refuses strides > 1 together with dilation_rate > 1", id="stride and dilation"),
     pytest.param(C(ndim=1, transposed=True, in_size=4, kernel=3, padding=((1, 0),)),
-                 "has no Keras form", id="transposed explicit padding"),
+                 "no (lo, hi) pairs", id="transposed explicit padding"),
+    pytest.param(C(ndim=1, transposed=True, in_size=4, kernel=2, dilation=2, output_padding=1),
+                 "refuses output_padding >= strides", id="transposed output_padding >= stride"),
     pytest.param(C(ndim=1, in_size=5, kernel=3, padding=1, padding_mode="reflect"),
                  "Keras convolutions pad with zeros only", id="padding_mode"),
     pytest.param(C(ndim=1, in_size=5, kernel=3, batched=False), "no unbatched call", id="unbatched"),

@@ -216,14 +216,14 @@ def test_onednn_off_agrees_in_its_own_process(monkeypatch):
 def test_unbatched_and_padding_modes_declared(impl, monkeypatch):
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
 
-    class Unbatched:
-        batched, padding_mode = False, "zeros"
+    from conformance.checks import FORWARD
+    from conformance.config import ConvConfig
+    from conformance.registry import capability_reason
 
-    class Replicate:
-        batched, padding_mode = True, "replicate"
-
-    assert "batched input only" in native.TensorFlowNative.supports(impl, Unbatched(), "cpu")
-    assert "no padding_mode 'replicate'" in native.TensorFlowNative.supports(impl, Replicate(), "cpu")
+    unbatched = ConvConfig(ndim=2, in_size=(4, 4), kernel=(2, 2), batched=False)
+    replicate = ConvConfig(ndim=2, in_size=(4, 4), kernel=(2, 2), padding=1, padding_mode="replicate")
+    assert "there is no unbatched call" in capability_reason(impl, FORWARD, unbatched, "cpu")
+    assert "PyTorch's 'replicate' has no TensorFlow form" in capability_reason(impl, FORWARD, replicate, "cpu")
 
 
 def test_import_does_not_load_tensorflow():

@@ -78,6 +78,31 @@ USER_MODULE = textwrap.dedent('''
             return to_storage(_ref.forward(config, x, w, b), config.dtype)
 
 
+    class EarlierContractConv(Implementation):
+        """Written against the README of the release before padding_mode and unbatched calls: zero
+        padding from config.padding, batched (N, C, *spatial) arrays, forward and vjp. It has no
+        padding_mode concept (it pads with zeros whatever the mode) and reads axis 0 as the batch."""
+        name = "earlier"
+
+        def _zeros_call(self, config, x):
+            if x.ndim != config.ndim + 2:
+                raise ValueError(f"earlier: expected (N, C, *spatial), got shape {x.shape}")
+            return config.replace(padding_mode="zeros")
+
+        def forward(self, config, x, w, b=None, device="cpu"):
+            return to_storage(_ref.forward(self._zeros_call(config, x), x, w, b), config.dtype)
+
+        def vjp(self, config, x, w, b, grad_out, device="cpu"):
+            return tuple(None if g is None else to_storage(g, config.dtype)
+                         for g in _ref.vjp(self._zeros_call(config, x), x, w, b, grad_out))
+
+
+    class EarlierContractOptedIn(EarlierContractConv):
+        """The same kernel claiming padding modes: it mishandles every one but zeros."""
+        name = "earlieroptedin"
+        opt_in = ("padding_mode",)
+
+
     class UnroundedBfloat16(MyConv):
         """Returns "bfloat16" results that were never rounded to bfloat16."""
         name = "unrounded"
@@ -194,3 +219,25 @@ def test_unrounded_bfloat16_is_flagged(installed, user_repo):
     failing = [r for r in records(user_repo / "out") if r["type"] == "check" and r["status"] == "mismatch"]
     assert failing and {r["kind"] for r in failing} == {"dtype"}
     assert "not a bfloat16 value" in failing[0]["message"]
+
+
+def test_a_plugin_of_the_earlier_contract_runs_unchanged_and_clean(installed, user_repo):
+    """Semantic axes are opt-in: a kernel with no padding_mode and no unbatched form is drawn neither."""
+    done = run_suite(installed, user_repo, "--impl", "mymod:EarlierContractConv", "-k",
+                     "earlier and not optedin and (test_forward or test_gradient) and not transpose",
+                     "--report-dir", "out", examples=40)
+    assert done.returncode == 0, done.stdout[-3000:]
+    checks = [r for r in records(user_repo / "out") if r["type"] == "check"]
+    assert checks and {r["status"] for r in checks} == {"pass"}
+    assert {r["config"]["padding_mode"] for r in checks} == {"zeros"}
+    assert {r["config"]["batched"] for r in checks} == {True}
+    summaries = [r for r in records(user_repo / "out") if r["type"] == "summary"]
+    assert summaries and all(r["examples_run"] == r["examples"] for r in summaries), summaries
+
+
+def test_a_plugin_that_opts_in_to_padding_modes_and_mishandles_one_is_flagged(installed, user_repo):
+    done = run_suite(installed, user_repo, "--impl", "mymod:EarlierContractOptedIn", "-k",
+                     "earlieroptedin and test_forward and conv2d and not transpose", "--report-dir", "out", examples=40)
+    assert done.returncode == 1, done.stdout[-3000:]
+    failing = [r for r in records(user_repo / "out") if r["type"] == "check" and r["status"] == "mismatch"]
+    assert failing and {r["config"]["padding_mode"] for r in failing} <= {"reflect", "replicate", "circular"}, failing

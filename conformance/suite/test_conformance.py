@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis.control import current_build_context
 
+from conformance.capabilities import Capabilities
 from conformance.checks import CHECK_KINDS
 from conformance.isolation import declared_attribute
 from conformance.model_shapes import model_shapes
@@ -67,13 +68,21 @@ def _run(kind_name: str, target, conformance, request) -> None:
                   f"on {target.device} for {kind.name}; it declares {', '.join(declared) or 'none'}")
         harness.finish_test(test_id, target, kind=kind, skipped=reason)
         pytest.skip(reason)
+    capabilities = harness.capabilities(target)
+    region = capabilities.region(target.op, target.device, kind.name)
+    closed = region.closing_reason(dtypes)
+    if closed:
+        reason = f"{target.implementation}: {closed}"
+        harness.finish_test(test_id, target, kind=kind, skipped=reason)
+        pytest.skip(reason)
+    asked, dtypes = dtypes, region.open_dtypes(dtypes)
 
     profile = settings.get_profile(profile_name(request.config))
     examples = examples_per_test(profile_name(request.config), profile.max_examples, kind,
                                  declared_attribute(target.spec, "max_ci_examples"))
 
     @settings(profile, max_examples=examples)
-    @given(case=kind.strategy(op=target.op, dtypes=dtypes))
+    @given(case=kind.strategy(op=target.op, dtypes=dtypes, region=region))
     def check(case):
         if current_build_context().is_final:
             phase = "final"
@@ -85,6 +94,7 @@ def _run(kind_name: str, target, conformance, request) -> None:
     check.hypothesis._hypothesis_internal_add_digest = test_id.encode()
     try:
         explicit_failures = _run_model_shapes(harness, target, kind, dtypes, test_id, profile_name(request.config))
+        explicit_failures += _run_gap_witnesses(harness, target, kind, capabilities, asked, test_id)
         if profile_name(request.config) == "nightly":
             _run_regressions(harness, target, kind, test_id)
         check()
@@ -127,6 +137,33 @@ def _run_regressions(harness, target, kind, test_id: str) -> None:
         else:
             case = ConvCase(config, entry.seed or 0, entry.value_profile or "normal")
         harness.check(target, kind, case, test_id=test_id, phase="regression", example=entry.id)
+
+
+def _run_gap_witnesses(harness, target, kind, capabilities: Capabilities, dtypes: tuple[str, ...],
+                       test_id: str) -> list[str]:
+    """One witness call per gap the framework refuses (conformance.capabilities.witness_config): the
+    smallest call with the gap's feature, made past the declaration. The framework must still refuse
+    it with the declared text; a witness that runs, or raises something else, is a finding."""
+    from conformance.capabilities import witness_config
+
+    if kind.raising_passes:
+        return []
+    failures = []
+    for gap in capabilities.framework_gaps(target.op, target.device, kind.name):
+        candidates = [d for d in dtypes if not gap.dtypes or d in gap.dtypes]
+        if not candidates:
+            continue
+        dtype = "float32" if "float32" in candidates else candidates[0]
+        config = witness_config(gap, target.op, dtype)
+        if config is None or any(other is not gap and other.covers(config, target.device, kind.name)
+                                 for other in capabilities.all_gaps()):
+            continue  # no call has this feature alone: another gap's witness answers for it
+        case = ConvCase(config, 0, "normal")
+        outcome = harness.check(target, kind, case, test_id=test_id, phase="explicit",
+                                example=f"declared gap: {gap.feature}", witness=gap)
+        if outcome.failed:
+            failures.append(f"[declared gap {gap.feature!r} ({gap.where()})] {outcome.message}")
+    return failures
 
 
 # Check kinds that run the real-model layer shapes (conformance.model_shapes) beside the drawn examples.

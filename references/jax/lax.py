@@ -30,6 +30,7 @@ import importlib
 import numpy as np
 
 from conformance.arithmetic import Arithmetic, default_arithmetic
+from conformance.capabilities import Gap
 from conformance.config import ConvConfig
 from references._adapter import FrameworkAdapter
 
@@ -216,6 +217,8 @@ class JaxAdapter(FrameworkAdapter):
     """jax.lax convolutions on "cpu" or "cuda" (JAX's GPU backend); see the module docstring."""
 
     name = "jax"
+    gaps = (Gap("unbatched", "lax.conv_general_dilated takes rank n+2 arrays with a batch dimension; JAX has no "
+                             "unbatched convolution call"),)
     # Eager JAX compiles each primitive for each new shape: 0.3 s a forward, 0.8 s a gradient and
     # about 4 s a double VJP per new example on a cold cache here (benchmarks/costs.py), the most of
     # any path but torch.compile: the ci profile's floor of examples per test.
@@ -288,12 +291,6 @@ class JaxAdapter(FrameworkAdapter):
         """x, w[, b] as JAX arrays in the layout's axis order (b only with a bias)."""
         pairs = ((x, "activation"), (w, "weight"), (b, "bias"))[:3 if config.bias else 2]
         return [self._array(jax, layout.to_xla(a, role), config, target) for a, role in pairs]
-
-    def supports(self, config: ConvConfig, device: str = "cpu", check: str = "forward") -> str | None:
-        if not config.batched:
-            return (f"{self.name}: lax.conv_general_dilated takes rank n+2 arrays with a batch dimension; "
-                    f"JAX has no unbatched convolution call")
-        return super().supports(config, device)
 
     def forward(self, config: ConvConfig, x, w, b=None, device: str = "cpu") -> np.ndarray:
         jax, target, precision = self._setup(device)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from conformance.arithmetic import FLOAT64
+from conformance.capabilities import OPT_IN_AXES
 from conformance.registry import Implementation
 
 __all__ = [
@@ -103,6 +104,7 @@ class ArrayReference(Implementation):
 
     devices = ("cpu", "cuda")
     is_reference = True
+    opt_in = tuple(OPT_IN_AXES)
 
     def supports(self, config, device: str = "cpu") -> str | None:
         if device == "cuda":

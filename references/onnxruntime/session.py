@@ -37,6 +37,7 @@ import importlib
 import numpy as np
 
 from conformance.arithmetic import Arithmetic
+from conformance.capabilities import FrameworkRefusal, Gap
 from conformance.config import ConvConfig
 from conformance.registry import Implementation
 
@@ -96,6 +97,16 @@ class OnnxRuntimeAdapter(Implementation):
     name = "onnxruntime"
     devices = ("cpu",)
     dtypes = ("float32", "float16")
+    opt_in = ("padding_mode", "unbatched")
+    gaps = (
+        Gap("unbatched", "no unbatched call (ONNX Conv's input X is (N, C, *spatial))"),
+        Gap("padding='same' and dilation>1", "ORT's Conv refuses auto_pad SAME_UPPER with dilation > 1",
+            refused_by="framework", message=r"Dilation not supported for AutoPadType::SAME_UPPER"),
+        Gap("output_padding>=stride", "ORT's ConvTranspose refuses output_padding >= stride (PyTorch allows it "
+                                      "below max(stride, dilation))", refused_by="framework",
+            message=r"output_padding \(\d+\) may be too large for stride", ops=("conv_transpose1d", "conv_transpose2d",
+                                                                               "conv_transpose3d")),
+    )
 
     def __init__(self) -> None:
         self._sessions: dict[str, object] = {}
@@ -103,8 +114,6 @@ class OnnxRuntimeAdapter(Implementation):
     def supports(self, config: ConvConfig, device: str = "cpu", check: str | None = None) -> str | None:
         if device not in self.devices:
             return f"{self.name}: device {device!r} not supported (supports cpu: the CPU execution provider)"
-        if not getattr(config, "batched", True):
-            return f"{self.name}: no unbatched call (ONNX Conv's input X is (N, C, *spatial))"
         return None
 
     def supported_dtypes(self, device: str = "cpu", check: str = "forward") -> tuple[str, ...]:
@@ -146,7 +155,7 @@ class OnnxRuntimeAdapter(Implementation):
     def _refusal(self, err: Exception) -> Exception:
         text = " ".join(str(err).split())
         if any(marker in text for marker in _REFUSALS):
-            return NotImplementedError(f"onnxruntime: {text.split('Status Message: ')[-1]}")
+            return FrameworkRefusal(f"onnxruntime: {text.split('Status Message: ')[-1]}")
         return err
 
     def forward(self, config: ConvConfig, x, w, b=None, device: str = "cpu") -> np.ndarray:

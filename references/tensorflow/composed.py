@@ -59,6 +59,7 @@ import os
 import numpy as np
 
 from conformance.arithmetic import Arithmetic, default_arithmetic
+from conformance.capabilities import Gap
 from conformance.config import ConvConfig
 from references._adapter import FrameworkAdapter
 
@@ -128,6 +129,15 @@ def _gpu_has_tf32() -> bool:
         return False
     details = tf.config.experimental.get_device_details(gpus[0])
     return tuple(details.get("compute_capability", (0, 0))) >= (8, 0)
+
+
+# What TensorFlow's API has no form for, whichever ops are used.
+API_GAPS = (
+    Gap("unbatched", "TensorFlow's convolutions take a batch dimension (rank n+2); there is no unbatched call"),
+    *(Gap(f"padding_mode={mode}", f"tf.pad has CONSTANT, REFLECT and SYMMETRIC modes; PyTorch's {mode!r} has no "
+                                  f"TensorFlow form (SYMMETRIC repeats the edge value, which is neither replicate "
+                                  f"nor circular)") for mode in ("replicate", "circular")),
+)
 
 
 def unexpressible(config: ConvConfig, name: str) -> str | None:
@@ -203,6 +213,7 @@ class TensorFlowAdapter(FrameworkAdapter):
     # The harness's composition of TF ops (per-group calls, subsampling, zero insertion) around
     # TensorFlow's CPU gaps: not a TF user's call. "tensorflow" is TF's own single call (native.py).
     name = "tensorflow.composed"
+    gaps = API_GAPS
 
     # ---- capabilities ----------------------------------------------------------------------------
     # supports() is FrameworkAdapter's: every CPU config is computable through TF's own ops

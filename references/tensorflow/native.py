@@ -31,8 +31,9 @@ is already contiguous), and gradients are transposed back, so the TF graph holds
 Refusals. Where TensorFlow's own call refuses a valid config ("Gradients for grouped convolutions are
 not supported on CPU", "input and filter must have the same depth" for grouped Conv3D, tf.nn.convolution's
 "`strides > 1` not supported in conjunction with `dilation_rate > 1`", "Current CPU implementations do
-not yet support dilation rates larger than 1", ...), the adapter raises NotImplementedError with TF's
-own text, which the harness records as unsupported with that reason. Only messages that say the
+not yet support dilation rates larger than 1", ...), the adapter raises FrameworkRefusal with TF's
+own text. Each such refusal is declared as a gap (CPU_GAPS), so the strategies draw around it and a
+witness call per gap checks that TF still refuses it; a refusal outside them is a finding. Only messages that say the
 feature is not supported (REFUSALS) count; any other exception (e.g. oneDNN's empty-batch shape bug,
 KD-009) stays an error, and an invalid config's exception is passed through unchanged (test_invalid).
 
@@ -47,10 +48,11 @@ import re
 
 import numpy as np
 
+from conformance.capabilities import FrameworkRefusal, Gap
 from conformance.config import ConvConfig
-from references.tensorflow.composed import TensorFlowAdapter, channels_first, import_tensorflow, onednn_enabled
+from references.tensorflow.composed import API_GAPS, TensorFlowAdapter, channels_first, import_tensorflow, onednn_enabled
 
-__all__ = ["TensorFlowNative", "TensorFlowOneDNNOff", "REFUSALS", "refusal_reason", "native_call"]
+__all__ = ["TensorFlowNative", "TensorFlowOneDNNOff", "CPU_GAPS", "REFUSALS", "refusal_reason", "native_call"]
 
 # Phrases of TensorFlow's messages that refuse a feature (found by calling; see the tests). Grouping
 # refusals name a depth mismatch, so they count only for groups > 1.
@@ -201,22 +203,59 @@ def native_call(tf, config: ConvConfig, first: bool, x, f, b=None):
     return y
 
 
+_ORDINARY = ("conv1d", "conv2d", "conv3d")
+_TRANSPOSED = ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+_BACKWARD = ("gradient", "double_vjp", "determinism")  # the checks that call TF's backprop kernels
+_EIGEN_ONLY = ("float64", "float16")  # the dtypes oneDNN leaves to TF's own (Eigen) CPU kernels here
+_DILATION = "support dilation rates larger than 1"
+_GROUPED = "Gradients for grouped convolutions are not supported"
+_STRIDED_DILATION = r"strides > 1. not supported in conjunction with .dilation_rate > 1"
+
+
+def cpu_gaps(onednn: bool) -> tuple[Gap, ...]:
+    """TensorFlow's own refusals of valid calls on CPU, measured by calling (tensorflow 2.21; each
+    gap's witness keeps checking it). With oneDNN on, its float32 and bfloat16 kernels compute some of
+    what TF's own kernels refuse: those gaps then hold for float64 and float16 only."""
+    eigen = _EIGEN_ONLY if onednn else ()
+    return (
+        Gap("stride>1 and dilation>1", "tf.nn.convolution refuses strides > 1 together with dilation_rate > 1",
+            refused_by="framework", message=_STRIDED_DILATION, ops=_ORDINARY),
+        Gap("dilation>1", "TF's CPU Conv2DBackpropInput (a transposed forward is one) refuses dilation > 1",
+            refused_by="framework", message=_DILATION, ops=("conv_transpose2d",)),
+        Gap("dilation>1", "TF's CPU Conv*DBackpropInput (a transposed forward is one) refuses dilation > 1",
+            refused_by="framework", message=_DILATION, ops=("conv_transpose1d", "conv_transpose3d"), dtypes=eigen),
+        Gap("dilation>1 and explicit padding", "TF's Conv2DBackpropInput with explicit paddings refuses dilation > 1",
+            refused_by="framework", message=_DILATION, ops=("conv2d",), checks=_BACKWARD),
+        Gap("groups>1", "Gradients for grouped convolutions are not supported on CPU", refused_by="framework",
+            message=_GROUPED, ops=("conv1d", "conv2d"), checks=_BACKWARD, dtypes=eigen),
+        Gap("groups>1 and explicit padding", "Gradients for grouped convolutions with explicit paddings are not "
+                                             "supported on CPU (oneDNN takes only the unpadded ones)",
+            refused_by="framework", message=_GROUPED, ops=("conv2d",), checks=_BACKWARD),
+        Gap("groups>1", "Gradients for grouped convolutions are not supported on CPU (a transposed forward is one)",
+            refused_by="framework", message=_GROUPED, ops=("conv_transpose1d",), dtypes=eigen),
+        Gap("groups>1", "Gradients for grouped convolutions are not supported on CPU (a transposed forward is one)",
+            refused_by="framework", message=_GROUPED, ops=("conv_transpose2d",)),
+        Gap("groups>1", "TF has no grouped Conv3D on CPU", refused_by="framework",
+            message="|".join(GROUPING_REFUSALS), ops=("conv3d", "conv_transpose3d")),
+        Gap("in_channels=0", "TF's CPU kernels refuse a filter of depth 0", refused_by="framework",
+            message="|".join(REFUSALS[5:]), ops=_ORDINARY, dtypes=eigen),
+        Gap("output_padding-hi>=stride", "conv_transpose's 'VALID' output reaches at most stride - 1 past the full "
+                                         "size: TF's size check refuses output_padding beyond hi + stride - 1",
+            refused_by="framework", message="|".join(SIZE_REFUSALS), ops=_TRANSPOSED),
+    )
+
+
+CPU_GAPS = cpu_gaps(onednn=True)
+
+
 class TensorFlowNative(TensorFlowAdapter):
     """TensorFlow's own single convolution call per config (see the module docstring)."""
 
     name = "tensorflow"
+    gaps = (*API_GAPS, *CPU_GAPS)
 
     def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
-        reason = self.supports_device(device)
-        if reason:
-            return reason
-        mode = getattr(config, "padding_mode", "zeros")
-        if mode in ("replicate", "circular"):
-            return (f"{self.name}: no padding_mode {mode!r} (tf.pad's modes are CONSTANT, REFLECT, SYMMETRIC; "
-                    f"SYMMETRIC repeats the edge, which is not replicate)")
-        if not getattr(config, "batched", True):
-            return f"{self.name}: tf.nn convolutions take batched input only (rank ndim + 2)"
-        return None
+        return self.supports_device(device)
 
     def settings(self, device: str = "cpu") -> dict[str, object]:
         found = super().settings(device)
@@ -292,7 +331,7 @@ class TensorFlowNative(TensorFlowAdapter):
             except (tf.errors.OpError, ValueError, TypeError) as err:
                 reason = refusal_reason(self.name, config, err)
                 if reason is not None:
-                    raise NotImplementedError(reason) from err
+                    raise FrameworkRefusal(reason) from err
                 raise
 
     @staticmethod
@@ -332,6 +371,7 @@ class TensorFlowOneDNNOff(TensorFlowNative):
 
     name = "tensorflow.onednn_off"
     environment = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+    gaps = (*API_GAPS, *cpu_gaps(onednn=False))
 
     def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
         if os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from conformance.config import ConvConfig
-from references.tensorflow.native import TensorFlowNative
+from references.tensorflow.composed import API_GAPS
+from references.tensorflow.native import CPU_GAPS, TensorFlowNative
 
 __all__ = ["TensorFlowXLA"]
 
@@ -22,6 +23,9 @@ class TensorFlowXLA(TensorFlowNative):
 
     name = "tensorflow.xla"
     max_ci_examples = 20
+    # XLA computes the dilated and grouped derivatives that TF's CPU kernels refuse; what is left is
+    # tf.nn.convolution's own argument check and conv_transpose's size check.
+    gaps = (*API_GAPS, *(g for g in CPU_GAPS if g.feature in ("stride>1 and dilation>1", "output_padding-hi>=stride")))
 
     def __init__(self, precision: str = "default", cache_size: int = 128) -> None:
         super().__init__(precision)

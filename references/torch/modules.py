@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from conformance.capabilities import Gap
 from conformance.config import ConvConfig
 from references.torch.functional import TorchAdapter, _torch
 
@@ -61,6 +62,8 @@ class TorchModuleAdapter(TorchAdapter):
     """torch.nn.Conv*d / ConvTranspose*d modules on "cpu" or "cuda"; see the module docstring."""
 
     name = "torch.nn"
+    gaps = (Gap("asymmetric padding", "nn.Conv*d / nn.ConvTranspose*d take one padding per dim (symmetric); "
+                                      "asymmetric (lo, hi) needs F.pad first, which is the `torch` call path"),)
 
     def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
         if module_padding(config) is None:
