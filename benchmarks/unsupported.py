@@ -10,7 +10,9 @@ the drawn examples (phase "generate") of every test that ran, invalid calls incl
 - per implementation, the share of its drawn examples on which at least one check ran.
 
 The targets of issue #32: unsupported under 5% of checks; every implementation runs at least 90%
-of the examples drawn for it.
+of the examples drawn for it. It also counts the witness calls of the declared gaps (phase
+"explicit", example "declared gap: ...", written before a test's drawn examples, so never capped)
+and the seconds they spent inside the implementations.
 """
 
 from __future__ import annotations
@@ -20,22 +22,35 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
-__all__ = ["analyse_unsupported", "UNSUPPORTED_SHARE_TARGET", "RUN_SHARE_TARGET"]
+__all__ = ["analyse_unsupported", "witness_calls", "UNSUPPORTED_SHARE_TARGET", "RUN_SHARE_TARGET"]
 
 UNSUPPORTED_SHARE_TARGET = 0.05
 RUN_SHARE_TARGET = 0.90
 
 
-def _summaries(report_dir: Path):
+def _records(report_dir: Path):
     for path in sorted(report_dir.glob("results*.jsonl")):
         with open(path, encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 try:
-                    record = json.loads(line)
+                    yield json.loads(line)
                 except ValueError:
                     continue
-                if record.get("type") == "summary" and not record.get("skipped"):
-                    yield record
+
+
+def _summaries(report_dir: Path):
+    return (r for r in _records(report_dir) if r.get("type") == "summary" and not r.get("skipped"))
+
+
+def witness_calls(report_dir: Path) -> dict:
+    """{"calls", "seconds", "failed"} of the declared gaps' witness calls in a run."""
+    found = {"calls": 0, "seconds": 0.0, "failed": 0}
+    for record in _records(report_dir):
+        if record.get("type") == "check" and str(record.get("example") or "").startswith("declared gap:"):
+            found["calls"] += 1
+            found["seconds"] += record.get("seconds") or 0.0
+            found["failed"] += record.get("status") != "pass"
+    return found
 
 
 def analyse_unsupported(report_dir: Path) -> dict:
@@ -76,6 +91,9 @@ def main(argv=None) -> int:
         if args.reasons:
             for reason, count in entry["reasons"].most_common(3):
                 print(f"      {count:5}  {reason[:150]}")
+    witnesses = witness_calls(args.report_dir)
+    print(f"witness calls of declared gaps: {witnesses['calls']} ({witnesses['failed']} not confirmed), "
+          f"{witnesses['seconds']:.1f} s inside the implementations")
     print("targets hold" if found["holds"] else "targets MISS")
     return 0 if found["holds"] else 1
 

@@ -257,12 +257,18 @@ class Harness:
             return _not_installed_reason(target.implementation, err) or f"{target.implementation}: {err}"
 
     def capabilities(self, target: Target) -> Capabilities:
-        """The target's declared gaps and opt-in axes (class-level data, read without starting it)."""
-        class Declared:
-            name = target.implementation
-            gaps = declared_attribute(target.spec, "gaps", ())
-            opt_in = declared_attribute(target.spec, "opt_in", ())
-        return capabilities_of(Declared)
+        """The target's declared gaps and opt-in axes, asked of the implementation itself (an --impl
+        factory's instance may set them); an implementation that does not load (a framework not
+        installed) gives its class-level declaration."""
+        impl = self.implementation(target.spec)
+        try:
+            return impl.capabilities() if isinstance(impl, IsolatedImplementation) else capabilities_of(impl)
+        except (ImplementationRaised, ImportError, ImplementationCrashed, ImplementationTimeout):
+            class Declared:
+                name = target.implementation
+                gaps = declared_attribute(target.spec, "gaps", ())
+                opt_in = declared_attribute(target.spec, "opt_in", ())
+            return capabilities_of(Declared)
 
     def declared_dtypes(self, target: Target, kind: CheckKind | str) -> tuple[str, ...]:
         """The dtypes the target's implementation declares for this device and check kind."""

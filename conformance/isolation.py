@@ -258,6 +258,10 @@ class IsolatedImplementation:
         (gaps=False: past the declared gaps, for a gap's witness call)."""
         return self.call("harness:evaluate", kind.name, config, inputs, device, arithmetic, gaps)
 
+    def capabilities(self):
+        """conformance.capabilities.capabilities_of, asked of the implementation in the worker."""
+        return self.call("harness:capabilities")
+
     def missing_method(self, kind):
         return self.call("harness:missing_method", kind.name)
 

@@ -158,7 +158,7 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
             hi = draw(_integers(0, min(max_padding, room - lo)))
             if symmetric:
                 lo = hi = min(lo, hi)
-            if no_padding:
+            if no_padding or mode != "explicit":
                 lo = hi = 0
             if "output_padding-hi>=stride" in excluded and op - hi >= s:
                 op = hi + s - 1  # output_padding reaches at most stride - 1 past hi

@@ -94,8 +94,15 @@ def _evaluate(impl, kind_name, config, inputs, device, arithmetic, gaps=True):
     return ("ran", declared, _run_kind(impl, kind_name, config, inputs, device))
 
 
+def _capabilities(impl):
+    from conformance.capabilities import capabilities_of
+
+    return capabilities_of(impl)
+
+
 # Questions the harness asks about the implementation, answered here where the real object lives.
 HARNESS_CALLS = {"harness:capability": _capability, "harness:dtypes": _dtypes,
+                 "harness:capabilities": _capabilities,
                  "harness:missing_method": _missing_method,
                  "harness:evaluate": _evaluate}
 

@@ -19,6 +19,7 @@ _naive = NaiveReference()
 
 class TwoBugs(Implementation):
     name = "two_bugs"
+    opt_in = ("padding_mode", "unbatched")  # the naive reference it wraps has both
 
     def forward(self, config, x, w, b=None, device="cpu"):
         y = to_storage(np.asarray(_naive.forward(config, x, w, None), np.float64), config.dtype)

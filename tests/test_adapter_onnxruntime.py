@@ -79,7 +79,10 @@ def test_undeclared_dtypes_are_refused_by_ort(dtype, text):
 
 def test_declarations():
     adapter = OnnxRuntimeAdapter()
-    assert "no unbatched call" in adapter.supports(C(ndim=1, in_size=5, kernel=3, batched=False))
+    from conformance.checks import FORWARD
+    from conformance.registry import capability_reason
+
+    assert "no unbatched call" in capability_reason(adapter, FORWARD, C(ndim=1, in_size=5, kernel=3, batched=False), "cpu")
     assert missing_method_reason(adapter, GRADIENT) == "onnxruntime: no vjp() (gradient (VJP) not implemented)"
     assert missing_method_reason(adapter, JVP) is not None
 
