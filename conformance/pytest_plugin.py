@@ -292,7 +292,20 @@ class ConformanceState:
                     record.settings[f"{impl.name} ({device})"] = impl.settings(device) or {}
         except Exception as err:  # a broken versions() must not stop the run
             record.settings[f"{impl.name}"] = {"error": f"{type(err).__name__}: {err}"}
+        record.settings.update(self._declared_gaps(impl.name, spec))
         self.writer_for(config).write(record)
+
+    def _declared_gaps(self, name: str, spec: str) -> dict[str, dict[str, str]]:
+        """The implementation's declared gaps (conformance.capabilities), for the report's run details."""
+        from .harness import Target
+
+        gaps = self.harness.capabilities(Target("conv2d", name, "cpu", spec)).all_gaps()
+        if not gaps:
+            return {}
+        return {f"{name} (declared gaps)": {
+            f"{gap.feature} ({gap.where()})": (f"refused by the framework (/{gap.message}/): " if gap.refused_by ==
+                                               "framework" else "no form in the API: ") + gap.reason
+            for gap in gaps}}
 
 
 def may_run_on(spec: str, device: str) -> bool:
