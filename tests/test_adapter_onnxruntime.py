@@ -82,7 +82,7 @@ def test_declarations():
     from conformance.checks import FORWARD
     from conformance.registry import capability_reason
 
-    assert "no unbatched call" in capability_reason(adapter, FORWARD, C(ndim=1, in_size=5, kernel=3, batched=False), "cpu")
+    assert "no unbatched call" in capability_reason(adapter, FORWARD, C(ndim=1, in_size=5, kernel=3, batched=False, dtype="float32"), "cpu")
     assert missing_method_reason(adapter, GRADIENT) == "onnxruntime: no vjp() (gradient (VJP) not implemented)"
     assert missing_method_reason(adapter, JVP) is not None
 

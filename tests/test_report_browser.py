@@ -142,4 +142,8 @@ def test_copy_button_copies_or_selects_the_repro_command(browser):
     button = driver.find_element(By.CSS_SELECTOR, "article.finding button.copy")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
     button.click()
+    # The label changes when the clipboard's promise settles: wait for it (a loaded CI machine is slow).
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 10).until(lambda _: button.text != "Copy")
     assert button.text in ("Copied", "Selected: press Ctrl+C")
