@@ -59,7 +59,7 @@ import os
 import numpy as np
 
 from conformance.arithmetic import Arithmetic, default_arithmetic
-from conformance.capabilities import Gap
+from conformance.capabilities import FEATURES, Gap
 from conformance.config import ConvConfig
 from references._adapter import FrameworkAdapter
 
@@ -141,14 +141,9 @@ API_GAPS = (
 
 
 def unexpressible(config: ConvConfig, name: str) -> str | None:
-    """What TensorFlow's API has no form for, whichever ops are used (None when it has one)."""
-    if not config.batched:
-        return f"{name}: TensorFlow's convolutions take a batch dimension (rank n+2); there is no unbatched call"
-    if config.padding_mode in ("replicate", "circular"):
-        return (f"{name}: tf.pad has CONSTANT, REFLECT and SYMMETRIC modes; PyTorch's {config.padding_mode!r} "
-                f"has no TensorFlow form (SYMMETRIC repeats the edge value, which is neither replicate nor "
-                f"circular)")
-    return None
+    """What TensorFlow's API has no form for, whichever ops are used (None when it has one): API_GAPS."""
+    gap = next((g for g in API_GAPS if FEATURES[g.feature](config)), None)
+    return f"{name}: {gap.reason}" if gap else None
 
 
 def _cpu_has(flag: str) -> bool:
