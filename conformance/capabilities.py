@@ -38,7 +38,7 @@ from .config import DTYPES, ConvConfig
 from .vocabulary import OP_NAMES, op_family
 
 __all__ = ["FEATURES", "OP_FEATURES", "OPT_IN_AXES", "REFUSED_BY", "Capabilities", "FrameworkRefusal", "Gap",
-           "Region", "capabilities_of", "witness_config"]
+           "Region", "capabilities_of", "witness_config", "witness_example"]
 
 
 class FrameworkRefusal(NotImplementedError):
@@ -149,6 +149,16 @@ class Gap:
         """Where it applies, in words: "gradient, jvp; conv2d; float64" ("everywhere" when unrestricted)."""
         parts = [", ".join(values) for values in (self.checks, self.ops, self.dtypes, self.devices) if values]
         return "; ".join(parts) or "everywhere"
+
+    def summary(self) -> dict[str, str]:
+        """The gap as ImplementationRecord.gaps carries it and both capability tables (README, report) show it."""
+        return {"feature": self.feature, "where": self.where(), "refused_by": self.refused_by,
+                "message": self.message, "reason": self.reason, "witness": witness_example(self)}
+
+
+def witness_example(gap: Gap) -> str:
+    """The `example` name of a gap's witness call in its CheckRecord (phase "explicit")."""
+    return f"declared gap: {gap.feature} ({gap.where()})"
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,9 @@ from hypothesis.database import (
 
 __all__ = ["PROFILES", "register_profiles", "nightly_database", "examples_per_test", "MIN_CI_EXAMPLES"]
 
-# The fewest examples a test of an expensive implementation runs in the ci profile.
-MIN_CI_EXAMPLES = 20
+# The fewest examples a test of an expensive implementation runs in the ci profile (an
+# implementation's max_ci_examples below it is raised to it).
+MIN_CI_EXAMPLES = 12
 
 
 def examples_per_test(profile: str, max_examples: int, kind, max_ci_examples: int | None) -> int:

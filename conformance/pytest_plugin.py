@@ -292,20 +292,14 @@ class ConformanceState:
                     record.settings[f"{impl.name} ({device})"] = impl.settings(device) or {}
         except Exception as err:  # a broken versions() must not stop the run
             record.settings[f"{impl.name}"] = {"error": f"{type(err).__name__}: {err}"}
-        record.settings.update(self._declared_gaps(impl.name, spec))
+        record.gaps = self._declared_gaps(impl.name, spec)
         self.writer_for(config).write(record)
 
-    def _declared_gaps(self, name: str, spec: str) -> dict[str, dict[str, str]]:
-        """The implementation's declared gaps (conformance.capabilities), for the report's run details."""
+    def _declared_gaps(self, name: str, spec: str) -> list[dict[str, str]]:
+        """The implementation's declared gaps (conformance.capabilities), for the report's capability table."""
         from .harness import Target
 
-        gaps = self.harness.capabilities(Target("conv2d", name, "cpu", spec)).all_gaps()
-        if not gaps:
-            return {}
-        return {f"{name} (declared gaps)": {
-            f"{gap.feature} ({gap.where()})": (f"refused by the framework (/{gap.message}/): " if gap.refused_by ==
-                                               "framework" else "no form in the API: ") + gap.reason
-            for gap in gaps}}
+        return [gap.summary() for gap in self.harness.capabilities(Target("conv2d", name, "cpu", spec)).all_gaps()]
 
 
 def may_run_on(spec: str, device: str) -> bool:
@@ -453,7 +447,10 @@ def conformance(request):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session, exitstatus):
-    """Close the harness and write run_end before the report plugin renders (it runs trylast)."""
+    """Close the harness and write run_end before the report plugin renders (it runs trylast).
+
+    run_end carries pytest's exit status and its count of failed reports, so the report's verdict
+    counts the failures no check explains (a collection error, a missing data file) as errors."""
     from .records import KnownDivergencesRecord, KnownDivergenceState, RunEndRecord
 
     state = getattr(session.config, "_conformance", None)
@@ -472,5 +469,5 @@ def pytest_sessionfinish(session, exitstatus):
     state.writer.write(RunEndRecord(
         run_id=state.run_id, worker=state.worker, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         duration_s=round(time.monotonic() - state.started, 3), exitstatus=int(exitstatus),
-        interrupted=int(exitstatus) == 2))
+        interrupted=int(exitstatus) == 2, tests_failed=int(session.testsfailed)))
     state.writer.close()

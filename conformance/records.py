@@ -100,6 +100,8 @@ class ImplementationRecord:
     - implementation: its name; spec: how it was loaded ("torch", "mykernels:MyConv").
     - versions: {library: version}; settings: {"impl (device)": {setting: value}}, the RunRecord's
       keys, so a reader merges the two. A versions()/settings() that raised gives {"error": ...}.
+    - gaps: its declared gaps, each conformance.capabilities.Gap.summary() (feature, where,
+      refused_by, message, reason, witness: the `example` name of its witness calls' records).
     """
 
     type: ClassVar[str] = "implementation"
@@ -109,6 +111,7 @@ class ImplementationRecord:
     spec: str = ""
     versions: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    gaps: list[dict[str, str]] = field(default_factory=list)
     schema: int = SCHEMA_VERSION
 
 
@@ -244,6 +247,14 @@ class KnownDivergencesRecord:
 
 @dataclass
 class RunEndRecord:
+    """Once per process at the end (missing when the process was killed).
+
+    - exitstatus: pytest's exit status for this process; interrupted: it was 2 (Ctrl-C, SIGTERM).
+    - tests_failed: the reports pytest counted as failed in this process (session.testsfailed):
+      tests failed by a check, and also tests that raised something else, setup and teardown
+      errors, collection errors. The report counts those no failing check explains as errors.
+    """
+
     type: ClassVar[str] = "run_end"
     run_id: str
     worker: str = "main"
@@ -251,6 +262,7 @@ class RunEndRecord:
     duration_s: float = 0.0
     exitstatus: int = 0
     interrupted: bool = False
+    tests_failed: int = 0
     schema: int = SCHEMA_VERSION
 
 

@@ -107,5 +107,5 @@ def test_cache_is_bounded():
 
 def test_declarations():
     impl = JaxJitAdapter()
-    assert impl.name == "jax.jit" and impl.max_ci_examples == 20
+    assert impl.name == "jax.jit" and impl.max_ci_examples == 15
     assert "jax.jit" in impl.settings("cpu")

@@ -3,14 +3,18 @@
 
 The venv holds only what `pip install .` puts there (no extras, no pytest-xdist, not editable), so
 these tests fail if the plugin's wiring lives outside the package, if an xdist hook is required, or
-if an existing --report-dir makes pytest lose the options. Building the venv takes a minute; it is
-built once per session. Set CONFORMANCE_SKIP_VENV_TESTS=1 to skip them (e.g. offline).
+if an existing --report-dir makes pytest lose the options, or if a data file the suite reads (the
+nightly profile's regression corpus) is not shipped. The venv installs a copy of the project without
+its build outputs: a stale build/lib in the checkout would ship files that package-data leaves out.
+Building the venv takes a minute; it is built once per session. Set CONFORMANCE_SKIP_VENV_TESTS=1 to
+skip them (e.g. offline).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import textwrap
 import venv
@@ -20,6 +24,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_LIMIT_S = 300
+# What `pip install` needs of the project; build outputs and caches are left behind.
+SOURCE = ("pyproject.toml", "README.md", "conformance", "references")
+_NOT_SOURCE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist", ".hypothesis")
 
 pytestmark = pytest.mark.skipif(os.environ.get("CONFORMANCE_SKIP_VENV_TESTS") == "1",
                                 reason="CONFORMANCE_SKIP_VENV_TESTS=1")
@@ -119,11 +126,22 @@ def installed(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("venv")
     venv.EnvBuilder(with_pip=True).create(home)
     python = home / "bin" / "python"
-    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(ROOT)],
+    source = clean_source(tmp_path_factory.mktemp("source"))
+    done = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(source)],
                           capture_output=True, text=True, timeout=900)
     if done.returncode:
-        pytest.fail(f"pip install {ROOT} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        pytest.fail(f"pip install {source} (a copy of {ROOT}) failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return python
+
+
+def clean_source(dest: Path) -> Path:
+    """A copy of the project as a fresh clone has it: no build/, no *.egg-info, no caches."""
+    for name in SOURCE:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, dest / name, ignore=_NOT_SOURCE)
+        else:
+            shutil.copy2(ROOT / name, dest / name)
+    return dest
 
 
 @pytest.fixture
@@ -135,13 +153,22 @@ def user_repo(tmp_path) -> Path:
     return repo
 
 
-def run_suite(python: Path, cwd: Path, *args: str, examples: int = 8):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HYPOTHESIS_", "PYTEST_", "PYTHON"))}
-    env.update(CONFORMANCE_MAX_EXAMPLES=str(examples), NO_COLOR="1")
+def run_suite(python: Path, cwd: Path, *args: str, examples: int = 8, profile: str | None = "ci",
+              env: dict[str, str] | None = None):
+    """The installed suite from `cwd`; `profile` None passes no --hypothesis-profile; `env` adds variables."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("HYPOTHESIS_", "PYTEST_", "PYTHON"))}
+    environ.update(CONFORMANCE_MAX_EXAMPLES=str(examples), NO_COLOR="1", **(env or {}))
     pytest_exe = python.parent / "pytest"  # the console script, as a user types it: cwd not on sys.path
     command = [str(pytest_exe), "--pyargs", "conformance.suite", "-q", "-p", "no:cacheprovider",
-               "--hypothesis-profile", "ci", *args]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=RUN_LIMIT_S)
+               *(["--hypothesis-profile", profile] if profile else []), *args]
+    return subprocess.run(command, cwd=cwd, env=environ, capture_output=True, text=True, timeout=RUN_LIMIT_S)
+
+
+def verdict_line(done) -> str:
+    """The report's verdict as the terminal summary prints it ("verdict: all 84 checks passed")."""
+    lines = [line for line in done.stdout.splitlines() if line.startswith("verdict: ")]
+    assert lines, f"no verdict line in the output:\n{done.stdout[-3000:]}"
+    return lines[-1].removeprefix("verdict: ")
 
 
 def records(report_dir: Path) -> list[dict]:
@@ -169,6 +196,33 @@ def test_plugin_runs_twice_into_an_existing_report_dir(installed, user_repo):
     # The command line shows as a command line, not spaced-out letters.
     assert "pytest --pyargs conformance.suite -q" in page
     assert not (user_repo / ".hypothesis").exists(), "Hypothesis wrote into the user's working directory"
+
+
+def test_nightly_profile_runs_the_installed_suite_with_its_regression_corpus(installed, user_repo):
+    """The nightly profile replays conformance/regressions.toml in every test: the package must ship it."""
+    done = run_suite(installed, user_repo, "--impl", "mymod:MyConv", "-k", "myconv and conv1d and not transpose",
+                     "--report-dir", "out", profile="nightly", examples=5)
+    verdict = verdict_line(done)
+    assert done.returncode == 0, f"exit status {done.returncode}, verdict {verdict!r}:\n{done.stdout[-3000:]}"
+    # forward, gradient, determinism and invalid calls run; jvp and double_vjp (no methods) are skipped
+    assert "4 passed, 2 skipped" in done.stdout, done.stdout[-2000:]
+    assert verdict.startswith("all ") and verdict.endswith(" checks passed"), f"exit status 0 but verdict {verdict!r}"
+    runs = [r for r in records(user_repo / "out") if r["type"] == "run"]
+    assert runs and {r["hypothesis_profile"] for r in runs} == {"nightly"}, runs
+    assert not (user_repo / ".hypothesis").exists(), "Hypothesis wrote into the user's working directory"
+
+
+def test_a_run_whose_tests_all_error_has_a_failing_verdict(installed, user_repo):
+    """A profile name that is not registered fails every test before any check: pytest exits 1, and
+    the report must say the run errored, not a neutral "no checks ran"."""
+    done = run_suite(installed, user_repo, "--impl", "mymod:MyConv", "-k", "myconv and conv1d and not transpose",
+                     "--report-dir", "out", profile=None, env={"HYPOTHESIS_PROFILE": "no-such-profile"})
+    verdict = verdict_line(done)
+    assert done.returncode == 1, f"exit status {done.returncode}, expected 1:\n{done.stdout[-3000:]}"
+    assert "4 failed" in done.stdout, done.stdout[-2000:]
+    assert verdict == "the run errored: 4 errors, no checks ran", f"pytest exited 1 but the verdict is {verdict!r}"
+    ends = [r for r in records(user_repo / "out") if r["type"] == "run_end"]
+    assert [(r["exitstatus"], r["tests_failed"]) for r in ends] == [(1, 4)], ends
 
 
 def test_buggy_kernel_exits_1_with_its_finding(installed, user_repo):

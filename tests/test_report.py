@@ -178,6 +178,37 @@ def test_verdict(statuses, verdict_state, text):
     assert (verdict["state"], verdict["text"]) == (verdict_state, text)
 
 
+# run_end's tests_failed is pytest's count of failed reports: those no failing check explains are errors.
+@pytest.mark.parametrize("records, verdict_state, text, errors", [
+    pytest.param([run_end_record(exitstatus=1, tests_failed=4)], "fail", "the run errored: 4 errors, no checks ran", 4,
+                 id="errors-and-no-checks"),
+    pytest.param([run_end_record(exitstatus=1, tests_failed=1), check(status="pass")], "fail",
+                 "the run errored: 1 error, 1 checks passed", 1, id="an-error-beside-passing-checks"),
+    pytest.param([run_end_record(exitstatus=1, tests_failed=3), check(status="mismatch")], "fail",
+                 "1 finding in 1 implementation; the run errored: 2 errors", 2, id="errors-beside-a-finding"),
+    pytest.param([run_end_record(exitstatus=1, tests_failed=1), check(status="mismatch")], "fail",
+                 "1 finding in 1 implementation", 0, id="a-failure-the-finding-explains"),
+    pytest.param([run_end_record(exitstatus=1, tests_failed=1), check(status="mismatch", phase="consensus"),
+                  check(status="pass")], "fail", "the run errored: 1 error, 1 checks passed", 1,
+                 id="a-consensus-replay-explains-no-failure"),
+    pytest.param([run_end_record(exitstatus=0), check(status="pass")], "pass", "all 1 checks passed", 0, id="clean"),
+])
+def test_verdict_counts_failures_no_check_explains_as_errors(records, verdict_state, text, errors):
+    verdict = model_of([run_record(), *records])["verdict"]
+    seen = (verdict["state"], verdict["text"], verdict["n_errors"])
+    assert seen == (verdict_state, text, errors), f"verdict {seen}, expected {(verdict_state, text, errors)}"
+
+
+def test_an_errored_run_without_checks_has_a_failing_headline(tmp_path):
+    """A run whose every test raised before any check (the nightly profile without its corpus file)."""
+    records = [run_record(hypothesis_profile="nightly"), run_end_record(exitstatus=1, tests_failed=4)]
+    result = render_records(_read(records), tmp_path / "conformance.html")
+    headline = Page((tmp_path / "conformance.html").read_text(encoding="utf-8")).by_id("verdict")
+    assert (result.verdict_state, headline["attrs"]["data-state"]) == ("fail", "fail"), \
+        f"an errored run rendered as {result.verdict_state!r} / {headline['attrs']['data-state']!r}, expected 'fail'"
+    assert "4 errors" in headline["text"] and "errored" in result.verdict_text, headline["text"]
+
+
 def test_a_thousand_examples_of_one_bug_are_one_card_shown_on_the_smallest_config():
     big = ConvConfig(ndim=2, batch=4, in_channels=4, out_channels=4, in_size=(9, 9), kernel=3)
     small = ConvConfig(ndim=2, batch=1, in_channels=1, out_channels=2, in_size=(4, 3), kernel=2)
@@ -795,3 +826,40 @@ def test_importing_the_report_package_stays_light():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                           env={"PYTHONPATH": str(ROOT)}, timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+# ---- the capability table --------------------------------------------------------------------------------
+
+
+def test_the_capability_table_shows_each_declared_gap_with_its_witness_verdicts(tmp_path):
+    """The rows come from the implementation's own declarations (the README table's rows), and each
+    framework gap says what this run's witness calls found: confirmed, or not (a finding)."""
+    from conformance.capabilities import Gap, witness_example
+
+    refused = Gap("groups>1", "mylib: no groups", refused_by="framework", message="groups unsupported")
+    unmapped = Gap("unbatched", "mylib: batched inputs only")
+    drifted = Gap("dilation>1", "mylib: no dilation", refused_by="framework", message="no dilation")
+    described = ImplementationRecord(run_id="r1", implementation="mylib", spec="mymod:MyLib",
+                                     gaps=[g.summary() for g in (refused, unmapped, drifted)])
+    witnesses = [check(impl="mylib", status="pass", phase="explicit", example=witness_example(refused)),
+                 check(impl="mylib", status="pass", phase="explicit", example=witness_example(refused)),
+                 check(impl="mylib", status="error", phase="explicit", example=witness_example(drifted))]
+    page = page_of([run_record(), described, described, *witnesses], tmp_path)
+    rows = _table_rows(page, "declared-gaps")
+    assert [(r[0], r[1], r[5]) for r in rows] == [("mylib", "groups>1", "2 confirmed"), ("mylib", "unbatched", "—"),
+                                                  ("mylib", "dilation>1", "1 not confirmed")], rows
+    assert "/groups unsupported/" in rows[0][3] and "no form in the API" in rows[1][3], rows
+
+
+def _table_rows(page: Page, table_id: str) -> list[list[str]]:
+    """The td texts of each body row of the table with this id (the page's elements are in document order)."""
+    start = page.elements.index(page.by_id(table_id))
+    rows = []
+    for element in page.elements[start + 1:]:
+        if element["tag"] in ("table", "section"):
+            break
+        if element["tag"] == "tr":
+            rows.append([])
+        elif element["tag"] == "td":
+            rows[-1].append(" ".join(element["text"].split()))
+    return [row for row in rows if row]

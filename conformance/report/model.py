@@ -17,6 +17,10 @@ Finding cards (conformance.report.findings): one card per "shape of cause", i.e.
 (implementation, device, check, status, kind) and, for a known divergence, the same known_id,
 whatever op family they came from; the card lists its op families with a count each and is shown
 on its smallest config. The run header: conformance.report.run_info.
+
+Verdict: failing when a check failed, and also when pytest failed reports that no failing check
+explains (RunEndRecord.tests_failed: a collection error, a test that raised before its checks): those
+are the run's errors, counted in the headline, so the verdict agrees with pytest's exit status.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from ..coverage import FEATURES, features_of
-from ..records import CheckRecord, KnownDivergencesRecord, ReadResult, RunEndRecord, RunRecord, SummaryRecord
+from ..records import CheckRecord, ImplementationRecord, KnownDivergencesRecord, ReadResult, RunEndRecord, RunRecord, SummaryRecord
 from ..vocabulary import FAILING_STATUSES, KNOWN, PASS, STATUSES, UNSUPPORTED, op_family
+from .capabilities import declared_gap_rows
 from .explicit import model_shape_rows, regression_rows
 from .findings import CONSENSUS, HEAT_LEGEND, SHRINK, build_findings, config_of, example_key, ops_in_order
 from .parity import error_parity, repeatability
@@ -65,10 +70,11 @@ def build_model(read_result: ReadResult, *, title: str | None = None, sources: I
         "n_records": len(records),
         "n_check_records": len(checks),
         "run": run_info(by_type[RunRecord], by_type[RunEndRecord], records),
-        "verdict": _verdict(cells, findings),
+        "verdict": _verdict(cells, findings, _errors(checks, summaries, by_type[RunEndRecord])),
         "matrix": matrix,
         "findings": findings,
         "capabilities": _capabilities(cells),
+        "declared_gaps": declared_gap_rows(by_type[ImplementationRecord], checks),
         "error_parity": error_parity(checks),
         "repeatability": repeatability(checks),
         "model_shapes": model_shape_rows(checks),
@@ -221,7 +227,34 @@ def _matrix(cells: dict[tuple, _Cell], findings: list[dict]) -> dict[str, Any]:
     return {"ops": ops, "rows": rows}
 
 
-def _verdict(cells: dict[tuple, _Cell], findings: list[dict]) -> dict[str, Any]:
+def _errors(checks: list[CheckRecord], summaries: dict[tuple, SummaryRecord], ends: list[RunEndRecord]) -> int:
+    """Reports pytest counted as failed that no failing check explains, summed over runs.
+
+    Each process's run_end says how many reports pytest failed (RunEndRecord.tests_failed); a test
+    with a failing check of its own (drawn or explicit; consensus replays and regression entries
+    never fail a test) accounts for one of them. The rest are errors: a collection error, a setup
+    or teardown error, a test that raised something other than a check's failure.
+    """
+    failed: Counter = Counter()
+    for end in ends:
+        failed[end.run_id] += end.tests_failed
+    explained = Counter(run_id for run_id, _ in _tests_failed_by_checks(checks, summaries))
+    return sum(max(0, n - explained[run_id]) for run_id, n in failed.items())
+
+
+def _tests_failed_by_checks(checks: list[CheckRecord], summaries: dict[tuple, SummaryRecord]) -> set[tuple]:
+    """(run_id, test_id) of the tests that a failing check of their own failed."""
+    failed = {(r.run_id, r.test_id) for r in checks
+              if r.status in FAILING_STATUSES and r.phase not in (CONSENSUS, "regression")}
+    return failed | {key for key, summary in summaries.items() if summary.failed}
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'s' * (n != 1)}"
+
+
+def _verdict(cells: dict[tuple, _Cell], findings: list[dict], errors: int = 0) -> dict[str, Any]:
+    """The headline. Errors (see _errors) make it failing whatever the checks said: pytest exited 1."""
     totals: Counter = Counter()
     for cell in cells.values():
         totals.update(cell.counts)
@@ -230,10 +263,15 @@ def _verdict(cells: dict[tuple, _Cell], findings: list[dict]) -> dict[str, Any]:
     impls = sorted({f["implementation"] for f in failing}
                    | {i for (i, _, _), cell in cells.items() if any(cell.counts[s] for s in FAILING_STATUSES)})
     n_checks = sum(totals.values())
+    errored = f"the run errored: {_plural(errors, 'error')}"
     if failing_checks or failing:
         state = "fail"
-        n = len(failing)
-        text = f"{n} finding{'s' * (n != 1)} in {len(impls)} implementation{'s' * (len(impls) != 1)}"
+        text = f"{_plural(len(failing), 'finding')} in {_plural(len(impls), 'implementation')}"
+        if errors:
+            text += f"; {errored}"
+    elif errors:
+        state = "fail"
+        text = f"{errored}, " + ("no checks ran" if n_checks == 0 else f"{totals[PASS]:,} checks passed")
     elif n_checks == 0:
         state, text = "empty", "no checks ran"
     else:
@@ -244,6 +282,7 @@ def _verdict(cells: dict[tuple, _Cell], findings: list[dict]) -> dict[str, Any]:
         "text": text,
         "n_checks": n_checks,
         "failing_checks": failing_checks,
+        "n_errors": errors,
         "n_findings": len(failing),
         "n_known_findings": len(findings) - len(failing),
         "failing_implementations": impls,

@@ -155,7 +155,7 @@ def _run_gap_witnesses(harness, target, kind, capabilities: Capabilities, dtypes
     """One witness call per gap the framework refuses (conformance.capabilities.witness_config): the
     smallest call with the gap's feature, made past the declaration. The framework must still refuse
     it with the declared text; a witness that runs, or raises something else, is a finding."""
-    from conformance.capabilities import witness_config
+    from conformance.capabilities import witness_config, witness_example
 
     if kind.raising_passes:
         return []
@@ -171,7 +171,7 @@ def _run_gap_witnesses(harness, target, kind, capabilities: Capabilities, dtypes
             continue  # no call has this feature alone: another gap's witness answers for it
         case = ConvCase(config, 0, "normal")
         outcome = harness.check(target, kind, case, test_id=test_id, phase="explicit",
-                                example=f"declared gap: {gap.feature}", witness=gap)
+                                example=witness_example(gap), witness=gap)
         if outcome.failed:
             failures.append(f"[declared gap {gap.feature!r} ({gap.where()})] {outcome.message}")
     return failures

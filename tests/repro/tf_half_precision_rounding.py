@@ -11,6 +11,7 @@ only on platforms with AVX-512"; Eigen's half kernels round as they go):
 - float16 forward, tf.nn.conv_transpose of 2 channels, k=4:                      1.1 ulp
 - float16 weight gradient of conv2d (64 channels, 200 terms):                   6.9 ulp
 - bfloat16 weight gradient of conv2d with an explicit padding list (6 terms):   1.3 ulp
+- bfloat16 forward of conv2d_transpose with a padding list (4 terms; KD-046):    1.4 ulp (VALID: 0.5 with oneDNN, 1.5 without)
 - bfloat16 bias gradient (BiasAddGrad, 8 terms):                                 1.8 ulp
 - bfloat16 bias gradient of 9,248 terms: the sum stops growing at 256 (about 4,600 expected, 94.5 % lost):
   one term at a time in bfloat16, a term below half the spacing at 256 no longer counts
@@ -58,6 +59,17 @@ w = half_exact((4, 1, 2), tf.float16, positive=True)  # (k, C_out, C_in)
 y16 = tf.nn.conv_transpose(x, w, [256, 4, 1], strides=1, padding="VALID")
 y64 = tf.nn.conv_transpose(tf.cast(x, tf.float64), tf.cast(w, tf.float64), [256, 4, 1], strides=1, padding="VALID")
 cases.append(("float16 conv_transpose forward (2 terms)", ulps(y16, y64.numpy(), tf.float16)))
+
+# KD-046/047: the bfloat16 transposed forward (Conv2DBackpropInput): VALID is oneDNN's (KD-047: oneDNN off),
+# a padding list is Eigen's even with oneDNN on (KD-046). 4 positive terms.
+x = half_exact((64, 1, 1, 4), tf.bfloat16, positive=True)  # NHWC, 4 input channels
+w = half_exact((1, 1, 1, 4), tf.bfloat16, positive=True)  # (kh, kw, C_out, C_in)
+y16 = tf.nn.conv2d_transpose(x, w, [64, 1, 1, 1], strides=1, padding="VALID")
+y64 = tf.nn.conv2d_transpose(tf.cast(x, tf.float64), tf.cast(w, tf.float64), [64, 1, 1, 1], strides=1, padding="VALID")
+cases.append(("bfloat16 conv2d_transpose forward, VALID (4 terms)", ulps(y16, y64.numpy(), tf.bfloat16)))
+pads = [[0, 0], [0, 0], [0, 0], [0, 0]]  # an explicit padding list: the Eigen kernel even with oneDNN on
+y16 = tf.nn.conv2d_transpose(x, w, [64, 1, 1, 1], strides=1, padding=pads)
+cases.append(("bfloat16 conv2d_transpose forward, pad list (4 terms)", ulps(y16, y64.numpy(), tf.bfloat16)))
 
 x = half_exact((2, 12, 12, 64), tf.float16, positive=True)
 w = half_exact((3, 3, 64, 64), tf.float16, positive=True)
