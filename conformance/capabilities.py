@@ -38,7 +38,7 @@ from .config import DTYPES, ConvConfig
 from .vocabulary import OP_NAMES, op_family
 
 __all__ = ["FEATURES", "OP_FEATURES", "OPT_IN_AXES", "REFUSED_BY", "Capabilities", "FrameworkRefusal", "Gap",
-           "Region", "capabilities_of", "witness_config", "witness_example"]
+           "Region", "TRANSPOSED_OPS", "capabilities_of", "no_padding_modes", "witness_config", "witness_example"]
 
 
 class FrameworkRefusal(NotImplementedError):
@@ -156,6 +156,17 @@ class Gap:
                 "message": self.message, "reason": self.reason, "witness": witness_example(self)}
 
 
+TRANSPOSED_OPS = tuple(op for op in OP_NAMES if op_family(op).transposed)
+
+
+def no_padding_modes(reason: str, *, ops: tuple[str, ...] = ()) -> tuple[Gap, ...]:
+    """Adapter gaps for every padding mode but zeros, on `ops` (all when empty): the API has no
+    padding_mode argument there. For transposed ops this is what makes the invalid call "padding_mode
+    applies to ordinary convolution only" unsupported where the API cannot express it (an adapter
+    must not pad by a mode a user's call could not ask for, and then be judged as accepting it)."""
+    return tuple(Gap(feature, reason, ops=ops) for feature in OPT_IN_AXES["padding_mode"])
+
+
 def witness_example(gap: Gap) -> str:
     """The `example` name of a gap's witness call in its CheckRecord (phase "explicit")."""
     return f"declared gap: {gap.feature} ({gap.where()})"
@@ -170,6 +181,10 @@ class Region:
     def excludes(self, dtype: str) -> frozenset[str]:
         """The features no example in `dtype` may have ("*": no example at all)."""
         return frozenset(g.feature for g in self.gaps if not g.dtypes or dtype in g.dtypes)
+
+    def unexpressible(self, dtype: str) -> frozenset[str]:
+        """The features of calls the API has no form of (adapter gaps): an invalid call with one is not drawn."""
+        return frozenset(g.feature for g in self.gaps if g.refused_by == "adapter" and (not g.dtypes or dtype in g.dtypes))
 
     def open_dtypes(self, dtypes: tuple[str, ...]) -> tuple[str, ...]:
         """The dtypes of `dtypes` with any call left to draw."""

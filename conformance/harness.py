@@ -39,7 +39,9 @@ from .isolation import (
 )
 from .oracle import OracleCache, compute_oracle, oracle_name_for
 from .records import PASS_RECORD_CAP, CheckRecord, RecordWriter, RunRecord, SummaryRecord
+from .origin import describe_origin, refusal_origin
 from .registry import (
+    BUILTIN,
     REFERENCES,
     ImplementationLoadError,
     capability_reason,
@@ -406,7 +408,7 @@ class Harness:
             if reason is not None:
                 return unsupported(reason, seconds)
             if kind.raising_passes and not isinstance(err, (ImplementationCrashed, ImplementationTimeout)):
-                return self._refused(err, base, kind, seconds)
+                return self._refused(err, base, kind, target, seconds)
             return self._event_from_exception(err, base, kind, target, case, test_id, seconds)
         seconds = clock.stop()
         if witness is not None:
@@ -475,13 +477,25 @@ class Harness:
         record = CheckRecord(**base, check=kind.name, status=ERROR, message=message, seconds=seconds)
         return Outcome({kind.name: ERROR}, [record], message + "\nreproduce: " + base["repro"])
 
-    def _refused(self, err, base, kind: CheckKind, seconds: float | None = None) -> Outcome:
-        """An invalid call that raised, as it should: a pass, with what it said (the error-parity table)."""
+    def _refused(self, err, base, kind: CheckKind, target: Target, seconds: float | None = None) -> Outcome:
+        """An invalid call that raised: a pass when the library refused it, with what it said (the
+        error-parity table). A built-in adapter's exception raised before the call reached the library
+        (conformance.origin) is an adapter error; a plugin's own check passes, marked as its own."""
         type_name = getattr(err, "type_name", type(err).__name__)
         text = getattr(err, "message", None) or str(err)
+        origin = getattr(err, "origin", None) or refusal_origin(err)
+        # A reference's own check is the definition's (it has no library beneath it).
+        builtin = target.spec in BUILTIN and target.implementation not in REFERENCES
         name = kind.results[0]
-        record = CheckRecord(**base, check=name, status=PASS, message=f"raised {type_name}: {text}"[:500],
-                             detail=type_name, seconds=seconds)
+        if builtin and origin != "library":
+            message = (f"the invalid call never reached the library: {describe_origin(origin, builtin)} raised "
+                       f"{type_name}: {text[:300]} [{target.implementation} {base['config_str']} on {target.device}]; "
+                       f"the adapter must hand the call over as a user makes it")
+            record = CheckRecord(**base, check=name, status=ERROR, message=message, detail=type_name, seconds=seconds)
+            return Outcome({name: ERROR}, [record], message + "\nreproduce: " + base["repro"])
+        by = "" if origin == "library" else f" (by {describe_origin(origin, builtin)})"
+        record = CheckRecord(**base, check=name, status=PASS, message=f"raised {type_name}{by}: {text}"[:500],
+                             detail=type_name if origin == "library" else f"{type_name} ({origin})", seconds=seconds)
         return Outcome({name: PASS}, [record], "")
 
     def _outcome(self, target, case, base, kind: CheckKind, verdicts, got, oracle, terms, seconds,

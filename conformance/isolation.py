@@ -40,11 +40,12 @@ class ImplementationTimeout(RuntimeError):
 class ImplementationRaised(RuntimeError):
     """The implementation raised an ordinary exception inside the worker."""
 
-    def __init__(self, type_name: str, message: str, traceback_text: str) -> None:
+    def __init__(self, type_name: str, message: str, traceback_text: str, origin: str = "library") -> None:
         super().__init__(f"{type_name}: {message}")
         self.type_name = type_name
         self.message = message
         self.traceback_text = traceback_text
+        self.origin = origin  # conformance.origin.refusal_origin, computed in the worker
 
 
 def describe_exit(returncode: int | None) -> str:
@@ -224,14 +225,14 @@ class IsolatedImplementation:
         if reply is None:
             raise self._dead(what)
         if reply[0] == "raise":
-            _, type_name, message, tb = reply
+            _, type_name, message, tb, *origin = reply
             if starting:
                 self.stop()
                 from .registry import ImplementationLoadError
 
                 raise ImplementationLoadError(message if type_name == "ImplementationLoadError"
                                               else f"{self.spec}: {type_name}: {message}")
-            raise ImplementationRaised(type_name, message, tb)
+            raise ImplementationRaised(type_name, message, tb, *origin)
         return reply
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:

@@ -18,9 +18,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+from .capabilities import FEATURES
 from .config import AXES, DTYPES, ConvConfig
 from .dtypes import round_to_dtype, storage_dtype
 from .layouts import ROLES, in_layout
@@ -483,6 +485,11 @@ def _break_same_stride(f):
     return dict(f, padding="same", stride=_set_dim0(f["stride"], 2))
 
 
+def _break_transposed_padding_mode(f):
+    # nn.ConvTranspose*d: "Only 'zeros' padding mode is supported for ConvTranspose"
+    return dict(f, padding_mode="reflect")
+
+
 INVALID_RULES = {
     "groups must divide the channels": (lambda c: True, _break_groups),
     "output_padding < max(stride, dilation)": (lambda c: c.transposed, _break_output_padding),
@@ -490,6 +497,7 @@ INVALID_RULES = {
     "padding >= 0": (lambda c: True, _break_padding_sign),
     "stride >= 1": (lambda c: True, _break_stride),
     "'same' needs stride 1": (lambda c: not c.transposed, _break_same_stride),
+    "padding_mode applies to ordinary convolution only": (lambda c: c.transposed, _break_transposed_padding_mode),
     "weight shape matches the channels": (lambda c: True, None),  # the config stays valid; the weight does not
 }
 
@@ -521,10 +529,22 @@ def _fields(config: ConvConfig) -> dict:
     return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
 
 
+def _broken(valid: ConvConfig, rule: str) -> ConvConfig:
+    breaker = INVALID_RULES[rule][1]
+    return valid if breaker is None else ConvConfig.unchecked(**breaker(_fields(valid)))
+
+
+def _expressible(config: ConvConfig, region) -> bool:
+    """False when the broken call has a feature the API has no form of (an adapter gap of `region`)."""
+    return region is None or not any(FEATURES[f](config) for f in region.unexpressible(config.dtype))
+
+
 @st.composite
-def _draw_invalid(draw, configs, rules):
+def _draw_invalid(draw, configs, rules, region=None):
     valid = draw(configs)
-    applicable = [name for name in rules if INVALID_RULES[name][0](valid)]
+    applicable = [name for name in rules
+                  if INVALID_RULES[name][0](valid) and _expressible(_broken(valid, name), region)]
+    assume(applicable)  # every rule of this valid call needs a feature the API does not have
     rule = draw(st.sampled_from(applicable))
     breaker = INVALID_RULES[rule][1]
     if breaker is None:
@@ -535,7 +555,7 @@ def _draw_invalid(draw, configs, rules):
         shape[0 if valid.transposed else 1] += 1
         weight_shape = tuple(shape)
     else:
-        config = ConvConfig.unchecked(**breaker(_fields(valid)))
+        config = _broken(valid, rule)
         weight_shape = (config.out_channels if not config.transposed else config.in_channels,
                         (config.in_channels if not config.transposed else config.out_channels) // max(config.groups, 1),
                         *config.kernel)
@@ -554,4 +574,4 @@ def invalid_cases(*, op: str, dtypes: tuple[str, ...] | None = None,
     unknown = [r for r in rules if r not in INVALID_RULES]
     if unknown or not rules:
         raise InvalidArgument(f"rules={rules!r}: {unknown or 'empty'}; choose from {tuple(INVALID_RULES)}")
-    return _draw_invalid(conv_configs(op=op, dtypes=dtypes, region=region), rules)
+    return _draw_invalid(conv_configs(op=op, dtypes=dtypes, region=region), rules, region)

@@ -1,7 +1,8 @@
 """The worker process behind conformance.isolation: serves one implementation's calls over pipes.
 
 Run as `python -m conformance.worker SPEC PRECISION`. Frames are a 4-byte big-endian length and a
-pickle: requests (method, args, kwargs); replies ("ok", value) or ("raise", type, message, traceback).
+pickle: requests (method, args, kwargs); replies ("ok", value) or ("raise", type, message, traceback, origin)
+(origin: conformance.origin.refusal_origin; a load failure has none).
 A crash of the implementation ends this process, which the parent records as a `crash`.
 """
 
@@ -12,6 +13,8 @@ import pickle
 import struct
 import sys
 import traceback
+
+from conformance.origin import refusal_origin
 
 __all__ = ["read_frame", "write_frame", "serve", "DECLARATION_RAISED"]
 
@@ -129,7 +132,9 @@ def serve(spec: str, precision: str) -> int:
                 else getattr(impl, method)(*args, **kwargs)
             write_frame(replies, ("ok", value))
         except Exception as err:
-            write_frame(replies, ("raise", type(err).__name__, str(err), traceback.format_exc(limit=8)))
+            # Where it was raised (conformance.origin) is known only here, where its traceback lives.
+            write_frame(replies, ("raise", type(err).__name__, str(err), traceback.format_exc(limit=8),
+                                  refusal_origin(err)))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import importlib
 import numpy as np
 
 from conformance.arithmetic import Arithmetic, default_arithmetic
-from conformance.capabilities import Gap
+from conformance.capabilities import TRANSPOSED_OPS, Gap, no_padding_modes
 from conformance.config import ConvConfig
 from references._adapter import FrameworkAdapter
 
@@ -146,7 +146,10 @@ class Layout:
         """A NumPy array in PyTorch's index order -> the axis order XLA is told about."""
         if array is None or role == "bias":
             return array
-        return np.transpose(array, self.activation_axes if role == "activation" else self.weight_axes)
+        axes = self.activation_axes if role == "activation" else self.weight_axes
+        if np.ndim(array) != len(axes):
+            return array  # the wrong rank (an invalid call): handed over as it is, for lax to refuse
+        return np.transpose(array, axes)
 
     def from_xla(self, array, role: str):
         """The inverse of to_xla, for results (a view: a channels_last result stays channels_last)."""
@@ -218,7 +221,9 @@ class JaxAdapter(FrameworkAdapter):
 
     name = "jax"
     gaps = (Gap("unbatched", "lax.conv_general_dilated takes rank n+2 arrays with a batch dimension; JAX has no "
-                             "unbatched convolution call"),)
+                             "unbatched convolution call"),
+            *no_padding_modes("lax has no padding_mode; PyTorch's is jnp.pad before an ordinary convolution only",
+                              ops=TRANSPOSED_OPS))
     # Eager JAX compiles each primitive for each new shape: 0.3 s a forward, 0.8 s a gradient and
     # about 4 s a double VJP per new example on a cold cache here (benchmarks/costs.py), the most of
     # any path but torch.compile. 15 a test: more than the ~14 it ran before the capability

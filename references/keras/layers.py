@@ -101,7 +101,10 @@ def keras_transposed_same_padding(effective_kernel: int, output_padding: int) ->
 
 def to_keras_kernel(config: ConvConfig, w: np.ndarray) -> np.ndarray:
     """torch's weight -> Keras's kernel: (C_out, C_in/g, *k) -> (*k, C_in/g, C_out) or, transposed,
-    (C_in, C_out, *k) -> (*k, C_out, C_in). Both are the same axis permutation."""
+    (C_in, C_out, *k) -> (*k, C_out, C_in). Both are the same axis permutation. A weight of the wrong
+    rank (an invalid call) is handed over as it is, for Keras to refuse."""
+    if np.ndim(w) != config.ndim + 2:
+        return w
     return np.transpose(w, (*range(2, 2 + config.ndim), 1, 0))
 
 

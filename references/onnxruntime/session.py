@@ -37,7 +37,7 @@ import importlib
 import numpy as np
 
 from conformance.arithmetic import Arithmetic
-from conformance.capabilities import FrameworkRefusal, Gap
+from conformance.capabilities import TRANSPOSED_OPS, FrameworkRefusal, Gap, no_padding_modes
 from conformance.config import ConvConfig
 from conformance.registry import Implementation
 
@@ -100,6 +100,8 @@ class OnnxRuntimeAdapter(Implementation):
     opt_in = ("padding_mode", "unbatched")
     gaps = (
         Gap("unbatched", "no unbatched call (ONNX Conv's input X is (N, C, *spatial))"),
+        *no_padding_modes("ONNX has no padding_mode; PyTorch's is a Pad node before an ordinary Conv only",
+                          ops=TRANSPOSED_OPS),
         Gap("padding='same' and dilation>1", "ORT's Conv refuses auto_pad SAME_UPPER with dilation > 1",
             refused_by="framework", message=r"Dilation not supported for AutoPadType::SAME_UPPER"),
         Gap("output_padding>=stride", "ORT's ConvTranspose refuses output_padding >= stride (PyTorch allows it "

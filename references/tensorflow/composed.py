@@ -59,7 +59,7 @@ import os
 import numpy as np
 
 from conformance.arithmetic import Arithmetic, default_arithmetic
-from conformance.capabilities import FEATURES, Gap
+from conformance.capabilities import TRANSPOSED_OPS, Gap
 from conformance.config import ConvConfig
 from references._adapter import FrameworkAdapter
 
@@ -137,12 +137,14 @@ API_GAPS = (
     *(Gap(f"padding_mode={mode}", f"tf.pad has CONSTANT, REFLECT and SYMMETRIC modes; PyTorch's {mode!r} has no "
                                   f"TensorFlow form (SYMMETRIC repeats the edge value, which is neither replicate "
                                   f"nor circular)") for mode in ("replicate", "circular")),
+    Gap("padding_mode=reflect", "TensorFlow has no padding_mode; PyTorch's 'reflect' is tf.pad before an ordinary "
+                                "convolution only", ops=TRANSPOSED_OPS),
 )
 
 
-def unexpressible(config: ConvConfig, name: str) -> str | None:
+def unexpressible(config: ConvConfig, name: str, device: str = "cpu", check: str = "forward") -> str | None:
     """What TensorFlow's API has no form for, whichever ops are used (None when it has one): API_GAPS."""
-    gap = next((g for g in API_GAPS if FEATURES[g.feature](config)), None)
+    gap = next((g for g in API_GAPS if g.covers(config, device, check)), None)
     return f"{name}: {gap.reason}" if gap else None
 
 
@@ -218,7 +220,7 @@ class TensorFlowAdapter(FrameworkAdapter):
         return gpu_unavailable_reason()
 
     def supports(self, config: ConvConfig, device: str = "cpu", check: str = "forward") -> str | None:
-        reason = unexpressible(config, self.name)
+        reason = unexpressible(config, self.name, device, check)
         return reason if reason else super().supports(config, device)
 
     def _tf32_active(self, device: str) -> bool:

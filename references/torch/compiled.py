@@ -71,7 +71,8 @@ class TorchCompileAdapter(TorchAdapter):
     max_ci_examples = 20
     # Measured: torch refuses a second derivative through aot_autograd (DOUBLE_BACKWARD_REFUSAL), so
     # the adapter does not make the call.
-    gaps = (Gap("*", f"double backward refused by torch: {DOUBLE_BACKWARD_REFUSAL!r}", checks=("double_vjp",)),)
+    gaps = (*TorchAdapter.gaps,
+            Gap("*", f"double backward refused by torch: {DOUBLE_BACKWARD_REFUSAL!r}", checks=("double_vjp",)))
 
     def __init__(self, precision: str = "default") -> None:
         super().__init__(precision)

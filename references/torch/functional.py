@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from conformance.arithmetic import Arithmetic, default_arithmetic
+from conformance.capabilities import TRANSPOSED_OPS, no_padding_modes
 from conformance.config import ConvConfig
 from references._adapter import FrameworkAdapter
 
@@ -296,6 +297,11 @@ class TorchAdapter(FrameworkAdapter):
     """torch.nn.functional convolutions on "cpu" or "cuda"; see the module docstring."""
 
     name = "torch"
+    # nn.Conv*d's padding_mode is F.pad by the mode, then F.conv*d: what this adapter calls. The
+    # functional API has no transposed form of it (nn.ConvTranspose*d refuses every mode but zeros;
+    # that refusal is torch.nn's to test), so such a call, valid or not, is not made here.
+    gaps = no_padding_modes("F.conv_transpose*d has no padding_mode (nn.ConvTranspose*d refuses all but 'zeros')",
+                            ops=TRANSPOSED_OPS)
 
     # ---- declarations ----
 

@@ -51,9 +51,12 @@ def build_module(torch, config: ConvConfig, device: str, dtype):
     nn = torch.nn
     common = dict(kernel_size=config.kernel, stride=config.stride, padding=module_padding(config),
                   dilation=config.dilation, groups=config.groups, bias=config.bias, device=device, dtype=dtype)
+    # padding_mode goes to both families, as a user passes it: nn.ConvTranspose*d itself refuses all
+    # but "zeros" (the invalid rule "padding_mode applies to ordinary convolution only").
     if config.transposed:
         return getattr(nn, f"ConvTranspose{config.ndim}d")(config.in_channels, config.out_channels,
-                                                           output_padding=config.output_padding, **common)
+                                                           output_padding=config.output_padding,
+                                                           padding_mode=_padding_mode(config), **common)
     return getattr(nn, f"Conv{config.ndim}d")(config.in_channels, config.out_channels,
                                               padding_mode=_padding_mode(config), **common)
 
