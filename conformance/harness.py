@@ -38,8 +38,8 @@ from .isolation import (
     stop_workers,
 )
 from .oracle import OracleCache, compute_oracle, oracle_name_for
-from .records import PASS_RECORD_CAP, CheckRecord, RecordWriter, RunRecord, SummaryRecord
 from .origin import describe_origin, refusal_origin
+from .records import PASS_RECORD_CAP, CheckRecord, RecordWriter, RunRecord, SummaryRecord
 from .registry import (
     BUILTIN,
     REFERENCES,
