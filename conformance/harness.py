@@ -50,7 +50,7 @@ from .registry import (
     missing_method_reason,
 )
 from .strategies import ConvCase
-from .vocabulary import CRASH, ERROR, FAILING_STATUSES, KNOWN, PASS, TIMEOUT, UNSUPPORTED
+from .vocabulary import CRASH, ERROR, FAILING_STATUSES, KNOWN, NOT_INSTALLED, PASS, TIMEOUT, UNSUPPORTED
 
 __all__ = ["Target", "Outcome", "Harness", "ConformanceFailure", "failure_type", "repro_command", "run_header",
            "PHASES"]
@@ -584,8 +584,8 @@ class Harness:
                 table[kind.name][spec] = f"error ({type(err).__name__})"
                 continue
             for record in outcome.records:
-                not_installed = record.status == UNSUPPORTED and "not installed" in (record.reason or "")
-                table[record.check][name] = "not installed" if not_installed else record.status
+                not_installed = record.status == UNSUPPORTED and NOT_INSTALLED in (record.reason or "")
+                table[record.check][name] = NOT_INSTALLED if not_installed else record.status
         if kind.name in table:  # an event that hit the whole call stands for each of its results
             for result in kind.results:
                 for name, status in table[kind.name].items():

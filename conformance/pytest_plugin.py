@@ -43,7 +43,8 @@ def pytest_addoption(parser):
     group.addoption("--impl", action="append", default=[], metavar="package.module:NAME",
                     help="add an implementation: an Implementation instance, class or zero-argument factory (repeatable)")
     group.addoption("--report-dir", default="reports", metavar="DIR",
-                    help="where results.jsonl, conformance.html and Hypothesis' files go (default: reports)")
+                    help="where the results (results.jsonl; results-gw0.jsonl, ... one per xdist worker), conformance.html "
+                         "and Hypothesis' files go (default: reports)")
     group.addoption("--precision", default="default", choices=("default", "highest"),
                     help="'highest' turns reduced-precision paths (TF32) off in the framework adapters")
     group.addoption("--isolation", default="process", choices=("process", "none"),
@@ -376,9 +377,18 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_terminal_summary(terminalreporter):
-    state = getattr(terminalreporter.config, "_conformance", None)
-    known = state.harness.known if state is not None and state.harness is not None else None
-    if known is None or state.writer is None or _is_worker(terminalreporter.config):
+    """After the report's path and verdict: the known divergences, then one line per failing finding."""
+    config = terminalreporter.config
+    state = getattr(config, "_conformance", None)
+    if state is None or state.harness is None or _is_worker(config):
+        return
+    _summarize_known_divergences(terminalreporter, state)
+    _summarize_findings(terminalreporter, state)
+
+
+def _summarize_known_divergences(terminalreporter, state) -> None:
+    known = state.harness.known
+    if known is None or state.writer is None:
         return
     rows = known.status_record(state.run_id)["entries"]
     stale = [r for r in rows if r["state"] == "fixed upstream?"]
@@ -396,6 +406,51 @@ def pytest_terminal_summary(terminalreporter):
                      and _device_condition(by_id[r["id"]]) & devices]
         if unmatched and state.harness._implementations:
             terminalreporter.write_line("known divergences that matched nothing in this run: " + ", ".join(unmatched))
+
+
+_FINDING_LINES_SHOWN = 50  # the one-line-per-finding summary stops here, with "... and N more"
+
+
+def _summarize_findings(terminalreporter, state) -> None:
+    """One line per failing finding of this run (the report's cards), read from every process's
+    results file: under xdist the workers wrote them and this controller prints them."""
+    if terminalreporter.config.getoption("collectonly"):
+        return
+    try:
+        lines = _finding_lines(state.report_dir, state.run_id)
+    except Exception as err:  # the summary must never break the terminal summary
+        terminalreporter.write_line(f"WARNING: conformance findings summary: {type(err).__name__}: {err}", yellow=True)
+        return
+    if not lines:
+        return
+    terminalreporter.write_sep("-", "conformance findings (one line each)")
+    for line in lines[:_FINDING_LINES_SHOWN]:
+        terminalreporter.write_line(line)
+    if len(lines) > _FINDING_LINES_SHOWN:
+        terminalreporter.write_line(f"... and {len(lines) - _FINDING_LINES_SHOWN} more (see the report)")
+
+
+def _finding_lines(report_dir: Path, run_id: str) -> list[str]:
+    """"test_forward[conv1d-mine-cpu] forward: value mismatch, error 9.6 x bound | repro: python -m ...",
+    one per failing finding of run `run_id` in report_dir's results files, worst first."""
+    from .records import CheckRecord, read_records
+    from .report.findings import build_findings
+    from .vocabulary import FAILING_STATUSES
+
+    if not report_dir.is_dir():
+        return []
+    checks = [r for r in read_records(report_dir) if isinstance(r, CheckRecord) and r.run_id == run_id]
+    return [_finding_line(card) for card in build_findings(checks, scripts=False) if card["status"] in FAILING_STATUSES]
+
+
+def _finding_line(card: dict) -> str:
+    others = card["n_tests"] - 1
+    where = card["test_id"] + (f" (+{others} other test{'s' if others > 1 else ''})" if others else "")
+    how = f"{card['check']}: {card['how']}"
+    error = (card["stats"] or {}).get("max_error_in_bounds")  # of the example the repro command replays
+    if card["kind"] == "value" and error is not None:
+        how += f", error {error:.3g} x bound" if isinstance(error, (int, float)) else f", error {error} x bound"
+    return f"{where} {how} | repro: {card['repro'] or '(none recorded)'}"
 
 
 def _device_condition(entry) -> set[str]:

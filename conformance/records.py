@@ -411,18 +411,36 @@ class RecordWriter:
 
 @dataclass
 class ReadResult:
+    """The records read, in file order, and the lines skipped. Iterates and counts like its records:
+    `list(read_records(paths))` is `read_records(paths).records`."""
+
     records: list[Record] = field(default_factory=list)
     malformed: list[tuple[str, int, str]] = field(default_factory=list)  # (file, line number, why)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
 
     def of_type(self, cls: type) -> list:
         return [r for r in self.records if isinstance(r, cls)]
 
 
-def read_records(paths: Iterable[str | os.PathLike]) -> ReadResult:
-    """Read one or more results files; malformed lines (a truncated last line too) are counted and skipped."""
+_RESULTS_GLOB = "results*.jsonl"  # a run's files: results.jsonl, and results-gw0.jsonl, ... under xdist
+
+
+def read_records(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> ReadResult:
+    """Read results files; malformed lines (a truncated last line too) are counted and skipped.
+
+    - paths: one path or several; a directory stands for every results*.jsonl in it (a run's main
+      file and each xdist worker's), read in name order.
+
+        >>> records = list(read_records("reports"))  # == read_records(Path("reports").glob("results*.jsonl"))
+    """
     result = ReadResult()
-    for path in paths:
-        for number, line in _lines(Path(path)):
+    for path in _results_files(paths):
+        for number, line in _lines(path):
             text = line.strip()
             if not text:
                 continue
@@ -431,6 +449,15 @@ def read_records(paths: Iterable[str | os.PathLike]) -> ReadResult:
             except MalformedRecord as err:
                 result.malformed.append((str(path), number, str(err)))
     return result
+
+
+def _results_files(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Iterator[Path]:
+    """Each path of `paths` (a single str is one path, not its letters), directories expanded."""
+    for path in map(Path, [paths] if isinstance(paths, (str, os.PathLike)) else paths):
+        if path.is_dir():
+            yield from sorted(path.glob(_RESULTS_GLOB))
+        else:
+            yield path
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:

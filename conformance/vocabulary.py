@@ -23,6 +23,7 @@ __all__ = [
     "DEVICES",
     "STATUSES",
     "FAILING_STATUSES",
+    "NOT_INSTALLED",
     "PASS",
     "MISMATCH",
     "ERROR",
@@ -74,6 +75,8 @@ PASS, MISMATCH, ERROR, CRASH, TIMEOUT, UNSUPPORTED, KNOWN = (
     "pass", "mismatch", "error", "crash", "timeout", "unsupported", "known")
 STATUSES = (PASS, MISMATCH, ERROR, CRASH, TIMEOUT, UNSUPPORTED, KNOWN)
 FAILING_STATUSES = (MISMATCH, ERROR, CRASH, TIMEOUT)
+# The consensus verdict (not a status) of an implementation whose framework is missing on this machine.
+NOT_INSTALLED = "not installed"
 
 # How a result disagreed with the oracle (the `kind` of a mismatch record).
 # - shape: wrong shape (or no array); nonfinite: NaN/Inf where the oracle is finite;

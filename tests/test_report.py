@@ -863,3 +863,59 @@ def _table_rows(page: Page, table_id: str) -> list[list[str]]:
         elif element["tag"] == "td":
             rows[-1].append(" ".join(element["text"].split()))
     return [row for row in rows if row]
+
+
+# ---- the consensus table ------------------------------------------------------------------------------
+
+_SIX_MISSING = {name: "not installed" for name in ("jax", "keras", "onnxruntime", "tensorflow", "torch.compile",
+                                                   "tensorflow.xla")}
+
+
+@pytest.mark.parametrize("subject_status, others, odd", [
+    pytest.param("mismatch", {"naive": "pass", "im2col": "pass", **_SIX_MISSING}, ["torch"],
+                 id="missing-frameworks-are-no-majority"),
+    pytest.param("mismatch", {"naive": "pass", "im2col": "pass", "jax": "unsupported", "keras": "unsupported",
+                              "onnxruntime": "unsupported"}, ["torch"], id="unsupported-is-no-majority-and-never-odd"),
+    pytest.param("mismatch", {"naive": "pass", **_SIX_MISSING}, [], id="two-that-ran-disagree"),
+    pytest.param("mismatch", {"naive": "pass", "im2col": "error", "jax": "crash", **_SIX_MISSING}, [],
+                 id="invalid-call-every-row-differs"),
+    pytest.param("error", {"naive": "pass", "im2col": "pass", "jax": "pass", "keras": "error"}, ["keras", "torch"],
+                 id="each-that-differs-from-a-majority"),
+])
+def test_consensus_marks_odd_only_against_a_majority_of_those_that_ran(subject_status, others, odd):
+    record = check(status=subject_status, check_name="invalid_call", consensus=others)
+    rows = model_of([record])["findings"][0]["consensus"]
+    marked = [r["implementation"] for r in rows if r["odd"]]
+    assert marked == odd, f"odd one out marked on {marked}, expected {odd}; rows {rows}"
+
+
+def test_consensus_collapses_frameworks_not_installed_into_one_row(tmp_path):
+    record = check(status="mismatch", kind="accepted", check_name="invalid_call",
+                   consensus={"naive": "pass", "im2col": "pass", "jax": "not installed", "keras": "not installed"})
+    card = model_of([record])["findings"][0]
+    assert [r["implementation"] for r in card["consensus"]] == ["im2col", "naive", "torch"], card["consensus"]
+    assert card["consensus_not_installed"] == ["jax", "keras"]
+    assert _consensus_table(page_of([run_record(), record], tmp_path)) == [
+        ["im2col", "✓ pass"], ["naive", "✓ pass"], ["torch (this card)", "✗ mismatch ← odd one out"],
+        ["not installed: jax, keras"]]
+
+
+def test_consensus_of_frameworks_all_missing_is_still_shown(tmp_path):
+    record = check(status="mismatch", kind="value", consensus={"jax": "not installed"})
+    assert _consensus_table(page_of([run_record(), record], tmp_path)) == [
+        ["torch (this card)", "✗ mismatch"], ["not installed: jax"]]
+
+
+def _consensus_table(page: Page) -> list[list[str]]:
+    """The td texts of each row of the (one) consensus table of the page."""
+    (table,) = page.find("table", class_="consensus")
+    start = page.elements.index(table)
+    rows = []
+    for element in page.elements[start + 1:]:
+        if element["tag"] in ("table", "section", "article"):
+            break
+        if element["tag"] == "tr":
+            rows.append([])
+        elif element["tag"] == "td":
+            rows[-1].append(" ".join(element["text"].split()))
+    return [row for row in rows if row]

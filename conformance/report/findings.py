@@ -16,6 +16,12 @@ Replays made while shrinking (phase "shrink") are counted apart as shrink replay
 for the config shown when a divergence was seen in nothing else. Records of phase "consensus"
 (another implementation replayed on a failing example) make no card: the failing record carries
 their verdicts in `consensus`.
+
+Consensus: the card lists each implementation's verdict on its config, except that frameworks not
+installed on the machine are one list (`consensus_not_installed`). A verdict is marked the odd one
+out only when a strict majority of the implementations that ran (neither unsupported nor not
+installed) agree on another verdict: with no such majority (two that ran, or every one different)
+nothing is marked.
 """
 
 from __future__ import annotations
@@ -28,12 +34,14 @@ from typing import Any
 
 from ..config import ConvConfig, InvalidConfig
 from ..records import CheckRecord
-from ..vocabulary import KNOWN, MISMATCH, OP_NAMES, PASS, RESULT_LABELS, UNSUPPORTED
+from ..vocabulary import KNOWN, MISMATCH, NOT_INSTALLED, OP_NAMES, PASS, RESULT_LABELS, UNSUPPORTED
 
-__all__ = ["HEAT_LEGEND", "GENERATE", "SHRINK", "FINAL", "CONSENSUS", "build_findings", "config_of", "example_key",
-           "heat_class", "how_it_failed", "ops_in_order", "result_label"]
+__all__ = ["HEAT_LEGEND", "GENERATE", "SHRINK", "FINAL", "CONSENSUS", "NOT_INSTALLED", "build_findings", "config_of",
+           "example_key", "heat_class", "how_it_failed", "ops_in_order", "result_label"]
 
 GENERATE, SHRINK, FINAL, CONSENSUS = "generate", "shrink", "final", "consensus"
+# Verdicts of implementations that did not run the call: they neither form a majority nor stand out.
+_DID_NOT_RUN = (UNSUPPORTED, NOT_INSTALLED)
 # Default card order: the worse the status, the earlier; "known" divergences go last.
 _STATUS_RANK = {"crash": 5, "error": 4, "timeout": 3, MISMATCH: 2, KNOWN: 1}
 _SEVERITY_UNBOUNDED = 1e308
@@ -118,8 +126,12 @@ def _group_key(record: CheckRecord) -> tuple:
     return (record.implementation, record.device, record.check, record.status, record.kind, record.known_id)
 
 
-def build_findings(checks: list[CheckRecord]) -> list[dict[str, Any]]:
-    """One card per group (see the module docstring), worst first, with ids "f1", "f2", ..."""
+def build_findings(checks: list[CheckRecord], *, scripts: bool = True) -> list[dict[str, Any]]:
+    """One card per group (see the module docstring), worst first, with ids "f1", "f2", ...
+
+    - scripts: make each card's standalone reproducer (False: "standalone" is None, for a caller
+      that shows only the repro command).
+    """
     groups: dict[tuple, _Group] = {}
     failures_on_config: dict[tuple, set] = defaultdict(set)
     for record in checks:
@@ -130,7 +142,7 @@ def build_findings(checks: list[CheckRecord]) -> list[dict[str, Any]]:
             (record.check, record.status, record.kind))
         group = groups.setdefault(_group_key(record), _Group())
         _add(group, record)
-    cards = [_card(group, failures_on_config) for group in groups.values()]
+    cards = [_card(group, failures_on_config, scripts) for group in groups.values()]
     cards.sort(key=lambda c: (-c["rank"], -c["severity"], -c["count"], c["title"]))
     for number, card in enumerate(cards, start=1):
         card["id"] = f"f{number}"
@@ -190,7 +202,7 @@ def _error_in_bounds(record: CheckRecord) -> float | None:
 # ---- one card -----------------------------------------------------------------------------------
 
 
-def _card(group: _Group, failures_on_config: dict) -> dict[str, Any]:
+def _card(group: _Group, failures_on_config: dict, scripts: bool) -> dict[str, Any]:
     record = group.minimal
     impl, device, status, check = record.implementation, record.device, record.status, record.check
     err = group.worst_key[1] if group.worst is not None else None
@@ -208,6 +220,7 @@ def _card(group: _Group, failures_on_config: dict) -> dict[str, Any]:
     on_config = sorted(failures_on_config[(impl, device, record.config_str)], key=lambda t: (str(t[0]), str(t[1])))
     label = result_label(check)
     how = how_it_failed(record)
+    verdicts = _verdicts(record)
     return {
         "implementation": impl,
         "op": record.op,
@@ -236,13 +249,14 @@ def _card(group: _Group, failures_on_config: dict) -> dict[str, Any]:
         "message": record.message,
         "detail": record.detail,
         "repro": record.repro,
-        "standalone": _standalone(record),
+        "standalone": _standalone(record) if scripts else None,
         "known_id": record.known_id,
         "stats": _stats(record.stats),
         "failing_checks_on_config": [
             {"check": c, "label": result_label(c), "status": s, "kind": k} for c, s, k in on_config
         ],
-        "consensus": _consensus(record),
+        "consensus": _consensus(verdicts, impl),
+        "consensus_not_installed": sorted(name for name, verdict in verdicts.items() if verdict == NOT_INSTALLED),
         "heatmap": _heatmap(heat_record.heatmap, heat_record if heat_record is not record else None),
     }
 
@@ -275,16 +289,29 @@ def _stats(stats: dict | None) -> dict[str, Any] | None:
     return out
 
 
-def _consensus(record: CheckRecord) -> list[dict]:
-    impl, status = record.implementation, record.status
+def _verdicts(record: CheckRecord) -> dict[str, str]:
+    """implementation -> verdict on the record's example, the record's own implementation included."""
     verdicts = {str(k): str(v) for k, v in record.consensus.items()}
-    verdicts.setdefault(impl, status)
-    majority = Counter(verdicts.values()).most_common()
-    top = majority[0][0] if majority and (len(majority) == 1 or majority[0][1] > majority[1][1]) else None
+    verdicts.setdefault(record.implementation, record.status)
+    return verdicts
+
+
+def _consensus(verdicts: dict[str, str], subject: str) -> list[dict]:
+    """One row per implementation that is installed, sorted by name (see the module docstring)."""
+    majority = _majority_verdict([v for v in verdicts.values() if v not in _DID_NOT_RUN])
     return [
-        {"implementation": name, "status": verdict, "is_subject": name == impl, "odd": top is not None and verdict != top}
-        for name, verdict in sorted(verdicts.items())
+        {"implementation": name, "status": verdict, "is_subject": name == subject,
+         "odd": majority is not None and verdict not in _DID_NOT_RUN and verdict != majority}
+        for name, verdict in sorted(verdicts.items()) if verdict != NOT_INSTALLED
     ]
+
+
+def _majority_verdict(verdicts: list[str]) -> str | None:
+    """The verdict of more than half of `verdicts`, or None when no verdict has that many."""
+    if not verdicts:
+        return None
+    verdict, count = Counter(verdicts).most_common(1)[0]
+    return verdict if 2 * count > len(verdicts) else None
 
 
 # ---- heatmap ------------------------------------------------------------------------------------
