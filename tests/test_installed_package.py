@@ -295,3 +295,31 @@ def test_a_plugin_that_opts_in_to_padding_modes_and_mishandles_one_is_flagged(in
     assert done.returncode == 1, done.stdout[-3000:]
     failing = [r for r in records(user_repo / "out") if r["type"] == "check" and r["status"] == "mismatch"]
     assert failing and {r["config"]["padding_mode"] for r in failing} <= {"reflect", "replicate", "circular"}, failing
+
+
+def readme_plugin_example() -> str:
+    """The README's plugin example, exactly as a user copies it (between its markers)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("<!-- plugin-example:start")
+    block = text[start:text.index("<!-- plugin-example:end -->", start)]
+    return block.split("```python\n", 1)[1].rsplit("```", 1)[0]
+
+
+@pytest.mark.parametrize("profile, examples", [pytest.param("ci", 8, id="default"),
+                                               pytest.param("nightly", 4, id="nightly")])
+def test_the_readme_plugin_example_runs_from_the_user_s_repo(installed, tmp_path, profile, examples):
+    """What a newcomer does: copy the README's module into their repo as mykernels/conv.py, install the
+    package, run the README's command from that repo. It must run clean, every op family and check kind
+    it has (transposed is its declared gap; it has no vjp)."""
+    repo = tmp_path / "user-repo"
+    (repo / "mykernels").mkdir(parents=True)
+    (repo / "mykernels" / "__init__.py").write_text("")
+    (repo / "mykernels" / "conv.py").write_text(readme_plugin_example())
+    done = run_suite(installed, repo, "--impl", "mykernels.conv:MyConv", "-k", "mykernel",
+                     "--report-dir", "conformance-out", examples=examples, profile=profile)
+    assert done.returncode == 0, f"the README's example failed its own suite:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
+    assert verdict_line(done).startswith("all "), done.stdout[-2000:]
+    checks = [r for r in records(repo / "conformance-out") if r["type"] == "check"]
+    ran = {r["test_id"].split("[")[0] for r in checks if r["status"] == "pass"}
+    assert {"test_forward", "test_determinism", "test_invalid"} <= ran, ran
+    assert not any(r["config"]["transposed"] for r in checks if r["phase"] == "generate"), "a declared gap was drawn"
