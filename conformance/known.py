@@ -12,8 +12,10 @@ Conditions in `when` (all must hold; a list means "any of"):
 - any ConvConfig field or property (dtype, batch, groups, transposed, bias, padding, ndim, ...):
   equal to the value, or in the list;
 - NAME_gt / NAME_ge / NAME_lt / NAME_le: a numeric field or property compared with the value;
-- any_NAME_gt / any_NAME_eq ... : true when some spatial dim of a tuple field (stride, dilation,
-  kernel, in_size, out_size, output_padding) satisfies it;
+- any_NAME_gt / any_NAME_eq ... : true when some spatial dim of a per-dim field (stride, dilation,
+  kernel, in_size, out_size, output_padding, padding_lo, padding_hi) satisfies it; all_NAME_...: every dim;
+- any_A_OP_B / all_A_OP_B = true / false, A and B per-dim fields: the relation holds in some (every)
+  dim, e.g. any_output_padding_ge_stride = true, all_kernel_gt_in_size = true;
 - asymmetric_padding: true / false;
 - anisotropic_dilation: true / false (the spatial dims' dilations are not all equal).
 
@@ -124,11 +126,40 @@ def _value(name: str, config: ConvConfig, context: dict[str, str]) -> Any:
     return list(value) if isinstance(value, tuple) and name != "padding" else value
 
 
+# Fields with one value per spatial dim, for any_/all_ conditions and the relations between two of them.
+_PER_DIM = ("stride", "dilation", "kernel", "in_size", "out_size", "output_padding", "padding_lo", "padding_hi")
+
+
+def _per_dim(name: str, config: ConvConfig) -> list:
+    if name in ("padding_lo", "padding_hi"):
+        return [pair[0 if name == "padding_lo" else 1] for pair in config.resolved_padding]
+    if name not in _PER_DIM:
+        raise KnownDivergenceError(f"any_/all_ condition on {name!r}: not a per-dim field (one of {_PER_DIM})")
+    return list(getattr(config, name))
+
+
+def _relation(rest: str) -> tuple[str, str, str] | None:
+    """("output_padding", "ge", "stride") for "output_padding_ge_stride": two per-dim fields and an operator."""
+    for op in _OPS:
+        left, found, right = rest.partition(f"_{op}_")
+        if found and left in _PER_DIM and right in _PER_DIM:
+            return left, op, right
+    return None
+
+
 def _holds(name: str, want: Any, config: ConvConfig, context: dict[str, str]) -> bool:
-    if name.startswith("any_"):
-        field_name, _, op = name[4:].rpartition("_")
-        values = _value(field_name, config, context)
-        return any(_OPS[op](v, want) for v in values)
+    if name.startswith(("any_", "all_")):
+        quantifier, rest = (any if name.startswith("any_") else all), name[4:]
+        relation = _relation(rest)
+        if relation is not None:  # any_output_padding_ge_stride = true: the relation holds in some (every) dim
+            if not isinstance(want, bool):
+                raise KnownDivergenceError(f"{name} relates two fields: its value must be true or false, not {want!r}")
+            left, op, right = relation
+            return quantifier(_OPS[op](a, b) for a, b in zip(_per_dim(left, config), _per_dim(right, config))) == want
+        field_name, _, op = rest.rpartition("_")
+        if op not in _OPS:
+            raise KnownDivergenceError(f"condition {name!r}: the operator {op!r} is not one of {tuple(_OPS)}")
+        return quantifier(_OPS[op](v, want) for v in _per_dim(field_name, config))
     base, _, op = name.rpartition("_")
     if op in _OPS and base:
         return _OPS[op](_value(base, config, context), want)
@@ -311,4 +342,21 @@ def load_known_divergences(path: str | Path = DEFAULT_PATH, *, require_upstream:
             within_arithmetic=within, min_matches=int(raw.get("min_matches", 1)),
             draft=_text(raw, "draft", where), upstream_status=_text(raw, "upstream_status", where), source=str(path),
         ))
+        _check_conditions(entries[-1], where)
     return KnownDivergences(entries)
+
+
+_PROBE = ConvConfig(ndim=1, in_size=4, kernel=2)  # any valid config: every condition must be computable on it
+
+
+def _check_conditions(entry: KnownDivergence, where: str) -> None:
+    """A malformed `when` (an unknown field, a relation without a true/false value) fails at load, naming it."""
+    context = {"op": "conv1d", "device": "cpu", "implementation": entry.implementations[0] if entry.implementations
+               else "", "precision": "default", "rule": None}
+    for name, want in entry.when.items():
+        try:
+            _holds(name, want, _PROBE, context)
+        except KnownDivergenceError as err:
+            raise KnownDivergenceError(f"{where}: when.{name}: {err}") from None
+        except (ArithmeticError, TypeError, ValueError):
+            pass  # computable, but not on this probe (a value of another type): judged at match time

@@ -290,3 +290,50 @@ def test_anisotropic_dilation_condition():
     same = ConvConfig(ndim=3, transposed=True, in_channels=1, out_channels=1, in_size=(3, 3, 3), kernel=(2, 2, 2),
                       dilation=2)
     assert not entry.applies("tensorflow.xla", "conv_transpose3d", "cpu", same)
+
+
+# In every dim, and relations between two per-dim fields (#34: user entries came out wider than their bugs).
+_RELATION_CONFIG = ConvConfig(ndim=2, transposed=True, in_size=(3, 4), kernel=(2, 5), stride=(1, 2), dilation=(2, 1),
+                              output_padding=(1, 0), padding=((0, 1), (2, 0)))
+
+
+@pytest.mark.parametrize("condition, want, holds", [
+    pytest.param("any_output_padding_ge_stride", True, True, id="relation-in-some-dim"),
+    pytest.param("all_output_padding_ge_stride", True, False, id="relation-in-every-dim"),
+    pytest.param("all_output_padding_ge_stride", False, True, id="relation-false"),
+    pytest.param("any_kernel_gt_in_size", True, True, id="kernel-larger-than-input-somewhere"),
+    pytest.param("all_kernel_gt_in_size", True, False, id="kernel-larger-than-input-everywhere"),
+    pytest.param("all_stride_ge", 1, True, id="every-dim-number"),
+    pytest.param("all_dilation_gt", 1, False, id="not-every-dim-number"),
+    pytest.param("any_padding_hi_gt", 0, True, id="padding-hi"),
+    pytest.param("all_padding_lo_eq", 0, False, id="padding-lo"),
+])
+def test_per_dim_conditions_and_relations(tmp_path, condition, want, holds):
+    path = tmp_path / "mine.toml"
+    value = str(want).lower() if isinstance(want, bool) else want
+    path.write_text(f'[[divergence]]\nid = "MY-1"\nimplementations = ["mine"]\nsummary = "s"\nclassification = "bug"\n'
+                    f'expected = "error"\nupstream = "u"\nwhen = {{ {condition} = {value} }}\n')
+    (entry,) = load_known_divergences(path).entries
+    assert entry.applies("mine", "conv_transpose2d", "cpu", _RELATION_CONFIG) == holds, (condition, want)
+
+
+@pytest.mark.parametrize("condition, value, message", [
+    pytest.param("any_output_padding_ge_stride", 1, "must be true or false", id="relation-needs-a-bool"),
+    pytest.param("all_groups_gt", 1, "not a per-dim field", id="not-per-dim"),
+    pytest.param("kernal", 1, "unknown condition field", id="a-misspelt-field"),
+])
+def test_malformed_conditions_fail_at_load_naming_the_entry_and_field(tmp_path, condition, value, message):
+    path = tmp_path / "mine.toml"
+    path.write_text(f'[[divergence]]\nid = "MY-1"\nimplementations = ["mine"]\nsummary = "s"\nclassification = "bug"\n'
+                    f'expected = "error"\nupstream = "u"\nwhen = {{ {condition} = {value} }}\n')
+    with pytest.raises(KnownDivergenceError, match=rf"MY-1.*when.{condition}: .*{message}"):
+        load_known_divergences(path)
+
+
+def test_the_schema_document_lists_every_invalid_rule():
+    """Users write `rule = ...` conditions from docs/KNOWN_DIVERGENCES.md: it names every rule there is."""
+    from conformance.strategies import INVALID_RULES
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "KNOWN_DIVERGENCES.md").read_text(encoding="utf-8")
+    missing = [rule for rule in INVALID_RULES if f"`{rule}`" not in text]
+    assert not missing, f"docs/KNOWN_DIVERGENCES.md does not name the invalid rules {missing}"
