@@ -29,7 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-shape", default=None, help="check kind 'invalid': the weight's shape, as JSON")
     parser.add_argument("--standalone", action="store_true",
                         help="print a self-contained script (numpy and the library only) that reproduces the "
-                             "example, instead of running it (conformance.standalone)")
+                             "example, instead of running it (conformance.standalone); for a plugin's forward or "
+                             "gradient example, a short skeleton with the inputs, expected values and bound, where "
+                             "its library's call goes (conformance.skeleton)")
+    parser.add_argument("--with-plugin", action="store_true",
+                        help="with --standalone for a plugin: the script that imports and calls the plugin's module")
 
 
 def parse_repro(command: str) -> argparse.Namespace | None:
@@ -110,7 +114,8 @@ def _print_standalone(args: argparse.Namespace, config, impl) -> int:
     weight_shape = tuple(json.loads(args.weight_shape)) if args.weight_shape else None
     script = standalone_script(args.implementation, config, args.check, device=args.device, seed=args.seed,
                                values=args.values, precision=args.precision, arithmetic=arithmetic,
-                               rule=args.rule, weight_shape=weight_shape)
+                               rule=args.rule, weight_shape=weight_shape,
+                               plugin_call=getattr(args, "with_plugin", False))
     print(script.text, end="")
     if script.unsupported:
         print(f"repro: {script.unsupported} (the script says so and exits 2)", file=sys.stderr)

@@ -36,6 +36,7 @@ from .arithmetic import Arithmetic, default_arithmetic
 from .checks import CHECK_KINDS
 from .config import ConvConfig
 from .dtypes import LARGEST_FINITE, storage_dtype
+from .skeleton import SKELETON_CHECKS, skeleton_script
 from .tolerance import error_bound
 
 __all__ = ["EMBED_LIMIT", "REPORT_EMBED_LIMIT", "LIBRARIES", "Script", "standalone_script", "script_for_record"]
@@ -72,7 +73,7 @@ class Script:
 def standalone_script(spec: str, config: ConvConfig, check: str, *, device: str = "cpu", seed: int = 0,
                       values: str = "normal", precision: str = "default", arithmetic: Arithmetic | None = None,
                       rule: str | None = None, weight_shape: tuple[int, ...] | None = None,
-                      embed_limit: int = EMBED_LIMIT, title: str = "") -> Script:
+                      embed_limit: int = EMBED_LIMIT, title: str = "", plugin_call: bool = False) -> Script:
     """The standalone reproducer of one example (see the module docstring).
 
     - spec: "torch", "jax", "tensorflow" or a plugin "package.module:NAME";
@@ -80,11 +81,19 @@ def standalone_script(spec: str, config: ConvConfig, check: str, *, device: str 
       example, as `python -m conformance repro` takes it;
     - arithmetic: what the implementation declared (it sets the bound); default: the dtype's default;
     - rule, weight_shape: check kind "invalid" (the weight's shape, which the config may not fit);
-    - embed_limit: embed the inputs when they have at most this many elements, else regenerate them.
+    - embed_limit: embed the inputs when they have at most this many elements, else regenerate them;
+    - plugin_call: for a plugin's forward or gradient example, the script that imports and calls the
+      plugin's module (it runs where that module is importable) instead of the short skeleton
+      (conformance.skeleton) its library's maintainer fills in with one call.
     """
     kind = CHECK_KINDS[check]
     arithmetic = arithmetic or default_arithmetic(config.dtype)
     library = "plugin" if ":" in spec else spec
+    if library == "plugin" and check in SKELETON_CHECKS and not plugin_call:
+        # A plugin's library is the user's: a short script with the inputs, the expected values and
+        # the bound, where its maintainer pastes the library's call (conformance.skeleton).
+        return Script(skeleton_script(config, check, seed=seed, values=values, arithmetic=arithmetic, spec=spec,
+                                      title=title))
     reason = _unsupported(library, spec, config, check, device)
     header = _header(spec, config, check, device, seed, values, precision, rule, title)
     if reason is not None:

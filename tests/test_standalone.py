@@ -174,7 +174,7 @@ def test_plugin_reproduces_without_the_harness(plugin_dir, name, check, fails):
     outcome = Harness(writer=None, run_id="t", isolation="none").check(
         Target(PLUGIN_CONFIG.op_name, name, "cpu", spec), check, _case(PLUGIN_CONFIG, 7), test_id="t")
     assert outcome.failed == fails, outcome.message
-    result = run_isolated(plugin_dir, standalone_script(spec, PLUGIN_CONFIG, check, seed=7).text)
+    result = run_isolated(plugin_dir, standalone_script(spec, PLUGIN_CONFIG, check, seed=7, plugin_call=True).text)
     assert result.returncode == (1 if fails else 0), result.stdout + result.stderr
     if fails:
         assert ("VALUE MISMATCH" in result.stdout) and ("forward" if check == "forward" else "grad_weight") in \
