@@ -6,6 +6,8 @@ harness records as unsupported.
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 
 import references.tensorflow.native as native  # noqa: E402  (imports no framework)
 from conformance.config import ConvConfig
+from conformance.model_shapes import model_shapes
 from conformance.strategies import make_tensors
 from tests import adapter_checks as ac
 
@@ -165,6 +168,268 @@ def test_grouping_messages_count_only_for_groups():
     err = tf.errors.InvalidArgumentError(None, None, "input and filter must have the same depth: 4 vs 2")
     assert native.refusal_reason("tensorflow", conv(3, in_channels=4, out_channels=4, groups=2), err)
     assert native.refusal_reason("tensorflow", conv(3), err) is None
+
+
+# ---- which tf.nn function: stride with dilation (tf.nn.conv2d), depthwise (tf.nn.depthwise_conv2d) ---
+
+
+class DepthwiseNative(native.TensorFlowNative):
+    """The tensorflow adapter with tf.nn.depthwise_conv2d for depthwise configs (off in "tensorflow"
+    until capabilities can declare grouped-but-not-depthwise gaps: see TensorFlowNative.depthwise_call)."""
+
+    depthwise_call = True
+
+
+DEPTHWISE = DepthwiseNative()
+# Issue #36.5: TF's testConv2DGroupConvFwd shape, which tf.nn.convolution refused.
+ISSUE_GROUPED = ConvConfig(ndim=2, batch=10, in_channels=16, out_channels=16, groups=8, in_size=(32, 32),
+                           kernel=(1, 1), stride=(2, 2), dilation=(2, 2), padding=((0, 0), (0, 0)), dtype="float32")
+
+
+def depthwise(multiplier=1, channels=3, **fields) -> ConvConfig:
+    return conv(2, in_channels=channels, out_channels=channels * multiplier, groups=channels, **fields)
+
+
+CALLS = [  # config, tf_call with depthwise routing, tf_call without
+    pytest.param(ISSUE_GROUPED, "conv2d", "conv2d", id="grouped conv2d(stride=2, dilation=2): conv2d"),
+    pytest.param(conv(2, stride=2, dilation=(1, 2)), "conv2d", "conv2d", id="conv2d(stride=2, dilation=1x2): conv2d"),
+    pytest.param(conv(2, dilation=2), "convolution", "convolution", id="conv2d(dilation=2): convolution"),
+    pytest.param(conv(2, padding=((0, 1), (0, 0))), "conv2d", "conv2d", id="conv2d(pad=(0,1)x(0,0)): conv2d"),
+    pytest.param(conv(2, padding="same"), "convolution", "convolution", id="conv2d(pad=same): convolution"),
+    pytest.param(conv(1, stride=2, dilation=2, in_size=(9,)), "convolution", "convolution",
+                 id="conv1d(stride=2, dilation=2): convolution (which refuses it)"),
+    pytest.param(depthwise(2, stride=2, padding=((1, 0), (0, 2))), "depthwise_conv2d", "conv2d",
+                 id="depthwise(m=2, stride=2, pad=(1,0)x(0,2))"),
+    pytest.param(depthwise(1, dilation=2, padding="same"), "depthwise_conv2d", "convolution",
+                 id="depthwise(m=1, dilation=2, pad=same)"),
+    pytest.param(depthwise(2, stride=(2, 1)), "convolution", "convolution",
+                 id="depthwise(stride=2x1): grouped convolution (unequal strides)"),
+    pytest.param(depthwise(2, stride=2, dilation=2, in_size=(9, 9)), "conv2d", "conv2d",
+                 id="depthwise(stride=2, dilation=2): conv2d (depthwise_conv2d computes another result)"),
+    pytest.param(conv(2, in_channels=4, out_channels=6, groups=2), "convolution", "convolution",
+                 id="conv2d(groups=2, 2 channels a group): convolution"),
+    pytest.param(conv(1, in_channels=3, out_channels=3, groups=3), "convolution", "convolution",
+                 id="conv1d(depthwise): convolution (1-d)"),
+    pytest.param(conv(2, transposed=True, in_channels=3, out_channels=3, groups=3), "conv2d_transpose",
+                 "conv2d_transpose", id="conv_transpose2d(groups=3): conv2d_transpose"),
+]
+
+
+@pytest.mark.parametrize("config, routed, unrouted", CALLS)
+def test_tf_call_names_the_function_for_each_config(config, routed, unrouted):
+    assert native.tf_call(config, depthwise=True) == routed
+    assert native.tf_call(config, depthwise=False) == unrouted
+
+
+@pytest.fixture
+def tf_calls(monkeypatch):
+    """{name: number of calls} of the tf.nn convolution functions, counted while they run."""
+    counts = dict.fromkeys(("convolution", "conv2d", "depthwise_conv2d"), 0)
+    for name in counts:
+        function = getattr(tf.nn, name)
+
+        def counted(*args, _name=name, _function=function, **kwargs):
+            counts[_name] += 1
+            return _function(*args, **kwargs)
+
+        monkeypatch.setattr(tf.nn, name, counted)
+    return counts
+
+
+STRIDED_DILATED = [  # (config, checks): what tf.nn.conv2d computes with stride > 1 and dilation > 1
+    pytest.param(ISSUE_GROUPED, ("forward",), id="issue #36.5: grouped conv2d(N=10, C=16, groups=8, stride=2, dilation=2) float32"),
+    pytest.param(ISSUE_GROUPED.replace(dtype="float64"), ("forward",), id="the same in float64"),
+    pytest.param(conv(2, in_channels=4, out_channels=6, groups=2, stride=(2, 3), dilation=(2, 1), in_size=(9, 8),
+                      padding=((1, 0), (2, 1))), ("forward",), id="grouped conv2d(stride=2x3, dilation=2x1, pad=(1,0)x(2,1))"),
+    pytest.param(conv(2, stride=2, dilation=2, in_size=(9, 7), padding="valid"), ("forward",),
+                 id="conv2d(stride=2, dilation=2, pad=valid) float64"),
+]
+
+
+@pytest.mark.parametrize("config, checks", STRIDED_DILATED)
+def test_stride_with_dilation_in_2d_is_tf_nn_conv2d_and_agrees(config, checks, tf_calls):
+    assert_agrees(NATIVE, config, checks=checks)
+    assert NATIVE.last_call == "conv2d" and tf_calls["conv2d"] >= 1 and tf_calls["convolution"] == 0, tf_calls
+
+
+@pytest.mark.skipif(native.onednn_enabled() is False, reason="needs oneDNN on: TF's own kernels refuse this gradient")
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_strided_dilated_gradient_where_onednn_computes_it(dtype):
+    assert_agrees(NATIVE, ISSUE_GROUPED.replace(dtype=dtype, batch=2, in_size=(9, 8)))
+    # no bias: a bfloat16 forward with one is rounded twice (KD-008)
+    assert_agrees(NATIVE, conv(2, stride=2, dilation=2, in_size=(9, 7), bias=False, dtype=dtype))
+
+
+DEPTHWISE_RUNS = [  # multiplier > 1 in most: a channel-order bug in the filter's layout shows only there
+    pytest.param(depthwise(2), id="depthwise(C=3, m=2)"),
+    pytest.param(depthwise(3, channels=2, stride=2, padding=((1, 0), (0, 2)), batch=2),
+                 id="depthwise(C=2, m=3, stride=2, pad=(1,0)x(0,2), N=2)"),
+    pytest.param(depthwise(2, dilation=(2, 1), padding="same", in_size=(7, 6)), id="depthwise(m=2, dilation=2x1, pad=same)"),
+    pytest.param(depthwise(2, dilation=2, padding=((2, 1), (0, 1)), in_size=(7, 6)),
+                 id="depthwise(m=2, dilation=2, pad=(2,1)x(0,1))"),
+    pytest.param(depthwise(1, channels=4, stride=3, kernel=(3, 3), in_size=(8, 9), bias=False),
+                 id="depthwise(C=4, m=1, stride=3, k=3x3, no bias)"),
+    pytest.param(depthwise(2, padding=((1, 1), (2, 2)), padding_mode="reflect"), id="depthwise(m=2, mode=reflect, pad=1x2)"),
+    pytest.param(depthwise(2, stride=2, padding=((1, 0), (0, 2)), dtype="float32"), id="depthwise(m=2, stride=2, pad) float32"),
+    pytest.param(depthwise(3, channels=2, dilation=2, padding="same", in_size=(7, 6), dtype="float32"),
+                 id="depthwise(C=2, m=3, dilation=2, pad=same) float32"),
+    pytest.param(next(s.config for s in model_shapes("conv2d", ci_only=False) if s.name == "mobilenetv2.depthwise"),
+                 id="mobilenetv2.depthwise (a real-model shape whose gradient the grouped route refuses)"),
+]
+
+
+@pytest.mark.parametrize("config", DEPTHWISE_RUNS)
+def test_depthwise_is_tf_nn_depthwise_conv2d_and_its_gradients_agree(config, tf_calls):
+    assert_agrees(DEPTHWISE, config)  # forward, grad_input, grad_weight, grad_bias
+    assert DEPTHWISE.last_call == "depthwise_conv2d"
+    assert tf_calls["depthwise_conv2d"] == 2 and tf_calls["conv2d"] == tf_calls["convolution"] == 0, tf_calls
+
+
+@pytest.mark.parametrize("config", DEPTHWISE_RUNS[1:4])
+def test_depthwise_jvp_and_double_vjp_agree(config):
+    from references.numpy.naive import NaiveReference
+
+    naive = NaiveReference()
+    t = make_tensors(config, 0, tangents=True)
+    expected = [naive.jvp(config, t.x, t.w, t.b, t.dx, t.dw, t.db),
+                *naive.double_vjp(config, t.x, t.w, t.b, t.grad_out, t.ggx, t.ggw, t.ggb)]
+    got = [DEPTHWISE.jvp(config, t.x, t.w, t.b, t.dx, t.dw, t.db),
+           *DEPTHWISE.double_vjp(config, t.x, t.w, t.b, t.grad_out, t.ggx, t.ggw, t.ggb)]
+    for name, value, reference in zip(("jvp", "x_bar", "w_bar", "g_bar"), got, expected):
+        np.testing.assert_allclose(value, reference, rtol=1e-12, atol=1e-12 * np.abs(reference).max(), err_msg=name)
+    assert DEPTHWISE.last_call == "depthwise_conv2d"
+
+
+@pytest.mark.parametrize("config", [
+    pytest.param(depthwise(2, stride=(2, 1)), id="unequal strides (refused by depthwise_conv2d in float64)"),
+    pytest.param(depthwise(2, stride=2, dilation=2, in_size=(9, 9)), id="stride=2, dilation=2 (another result there)"),
+])
+def test_depthwise_configs_depthwise_conv2d_cannot_take_go_through_the_grouped_call(config, tf_calls):
+    assert_agrees(DEPTHWISE, config, checks=("forward",))
+    grouped = native.tf_call(config, depthwise=False)
+    assert DEPTHWISE.last_call == grouped and tf_calls[grouped] == 1 and tf_calls["depthwise_conv2d"] == 0, tf_calls
+
+
+def test_depthwise_agrees_with_onednn_off_in_its_own_process():
+    """Eigen's depthwise kernels (every dtype with oneDNN off): forward and gradients, in a child process."""
+    configs = [DEPTHWISE_RUNS[1].values[0], DEPTHWISE_RUNS[3].values[0], DEPTHWISE_RUNS[6].values[0]]
+    code = ("import json, sys\n"
+            "from conformance.config import ConvConfig\n"
+            "from references.tensorflow import native\n"
+            "from tests import adapter_checks as ac\n"
+            "class DepthwiseOff(native.TensorFlowOneDNNOff):\n"
+            "    depthwise_call = True\n"
+            "impl, answers = DepthwiseOff(), []\n"
+            "for fields in json.loads(sys.argv[1]):\n"
+            "    config = ConvConfig.from_dict(fields)\n"
+            "    answers.append([ac.describe_failure(impl.name, config, ac.check_against_naive(impl, config)),\n"
+            "                    impl.last_call, impl.settings()['oneDNN']])\n"
+            "print(json.dumps(answers))\n")
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="0", TF_CPP_MIN_LOG_LEVEL="2")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps([c.to_dict() for c in configs])], cwd=REPO,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.splitlines()[-1]) == [[None, "depthwise_conv2d", False]] * len(configs)
+
+
+# ---- the gaps are what TF refuses: each witness-sized call in every dtype, declared or not ----------
+
+
+def _declared(impl, config, check):
+    from conformance.capabilities import capabilities_of
+
+    return next((g for g in capabilities_of(impl).all_gaps()
+                 if g.refused_by == "framework" and g.covers(config, "cpu", check)), None)
+
+
+def _gap_disagreements(impl, feature, ops, dtypes=("float64", "float32", "float16", "bfloat16")) -> list[str]:
+    """Where `impl`'s declaration of `feature` (its witness call, per op, check kind and dtype) and what TF
+    does disagree: a declared gap TF runs, an undeclared call TF refuses, or another refusal text."""
+    from conformance.capabilities import FrameworkRefusal, Gap, witness_config
+
+    found = []
+    for op in ops:
+        for check in ("forward", "gradient"):
+            for dtype in dtypes:
+                config = witness_config(Gap(feature, "witness"), op, dtype)
+                gap = _declared(impl, config, check)
+                try:
+                    _call(impl, config, "forward" if check == "forward" else "vjp")
+                    seen = None
+                except FrameworkRefusal as err:
+                    seen = str(err)
+                where = f"{impl.name} {check} {config}"
+                if gap is not None and seen is None:
+                    found.append(f"declared {gap.feature!r} ({gap.where()}), but TF runs it: {where}")
+                elif gap is None and seen is not None:
+                    found.append(f"undeclared, but TF refuses it ({seen}): {where}")
+                elif gap is not None and not gap.matches(seen):
+                    found.append(f"refused with another text than /{gap.message}/ ({seen}): {where}")
+    return found
+
+
+@pytest.mark.parametrize("impl", [NATIVE, XLA], ids=lambda impl: impl.name)
+def test_strided_dilation_gaps_are_what_tf_refuses(impl):
+    """tf.nn.convolution's refusal in 1-d and 3-d (tensorflow and tensorflow.xla), tf.nn.conv2d's
+    Conv2DBackpropInput refusal for the 2-d gradient (Eigen's dtypes with oneDNN on; XLA computes it)."""
+    assert _gap_disagreements(impl, "stride>1 and dilation>1", ("conv1d", "conv2d", "conv3d")) == []
+
+
+def test_strided_dilation_gaps_are_what_tf_refuses_with_onednn_off():
+    code = ("import json\n"
+            "from references.tensorflow import native\n"
+            "from tests.test_adapter_tensorflow_native import _gap_disagreements\n"
+            "print(json.dumps(_gap_disagreements(native.TensorFlowOneDNNOff(), 'stride>1 and dilation>1',\n"
+            "                                    ('conv1d', 'conv2d', 'conv3d'))))\n")
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="0", TF_CPP_MIN_LOG_LEVEL="2")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.splitlines()[-1]) == []
+
+
+def test_the_2d_strided_dilation_gap_is_declared_for_backprop_only():
+    gap, = native.conv2d_backprop_gaps(onednn=True)
+    assert (gap.feature, gap.ops, gap.checks, gap.dtypes) == (
+        "stride>1 and dilation>1", ("conv2d",), ("gradient", "double_vjp", "determinism"), ("float64", "float16"))
+    assert native.conv2d_backprop_gaps(onednn=False)[0].dtypes == ()
+    # tensorflow.xla keeps tf.nn.convolution's argument check only: XLA computes this gradient.
+    assert gap not in XLA.gaps and all("conv2d" not in g.ops for g in XLA.gaps if g.feature == gap.feature)
+
+
+def _witness_refusals(impl, op) -> list[str]:
+    """Each framework gap's witness call for `op` (as the suite picks it: float32 where the gap holds
+    for it, one per gap no other gap covers), where TF does not refuse it with the declared text."""
+    from conformance.capabilities import FrameworkRefusal, capabilities_of, witness_config
+
+    capabilities, found = capabilities_of(impl), []
+    for check in ("forward", "gradient"):
+        for gap in capabilities.framework_gaps(op, "cpu", check):
+            dtypes = gap.dtypes or ("float32",)
+            config = witness_config(gap, op, "float32" if "float32" in dtypes else dtypes[0])
+            if config is None or any(other is not gap and other.covers(config, "cpu", check)
+                                     for other in capabilities.all_gaps()):
+                continue
+            try:
+                _call(impl, config, "forward" if check == "forward" else "vjp")
+                found.append(f"{gap.feature!r} ({gap.where()}): TF runs its witness {check} {config}")
+            except FrameworkRefusal as err:
+                if not gap.matches(str(err)):
+                    found.append(f"{gap.feature!r} ({gap.where()}): /{gap.message}/ not in {err}")
+    return found
+
+
+@pytest.mark.parametrize("impl", [NATIVE, XLA], ids=lambda impl: impl.name)
+def test_each_conv2d_gap_witness_is_refused_with_the_declared_text(impl):
+    assert _witness_refusals(impl, "conv2d") == []
+
+
+def test_depthwise_call_stays_off_while_the_grouped_gaps_cover_depthwise_configs():
+    """The grouped-gradient gaps' witness (2 -> 2 channels, groups 2) is a depthwise config, which
+    tf.nn.depthwise_conv2d computes: with depthwise_call on those gaps would be wrong (needs a
+    capabilities feature for grouped-but-not-depthwise first)."""
+    assert NATIVE.depthwise_call is False
+    assert any("'groups>1'" in line and "TF runs its witness gradient" in line
+               for line in _witness_refusals(DEPTHWISE, "conv2d")), _witness_refusals(DEPTHWISE, "conv2d")
 
 
 # ---- layouts, compilation, oneDNN off ------------------------------------------------------------

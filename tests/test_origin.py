@@ -55,11 +55,15 @@ def _check(spec: str, case=RANK_3_WEIGHT):
     return harness.check(Target("conv2d", spec, "cpu", spec), CHECK_KINDS["invalid"], case, test_id="t")
 
 
-def test_a_wrong_rank_weight_reaches_jax_which_refuses_it():
-    pytest.importorskip("jax")
-    outcome = _check("jax")
+@pytest.mark.parametrize("spec, module, refusal", [
+    pytest.param("jax", "jax", "lhs and rhs ndim to be equal", id="jax"),
+    pytest.param("tensorflow", "tensorflow", "dilations should be of length", id="tensorflow"),
+])
+def test_a_wrong_rank_weight_reaches_the_library_which_refuses_it(spec, module, refusal):
+    pytest.importorskip(module)
+    outcome = _check(spec)
     assert outcome.statuses == {"invalid_call": "pass"}, [r.message for r in outcome.records]
-    assert "TypeError" in outcome.records[0].message, outcome.records[0].message
+    assert refusal in outcome.records[0].message, outcome.records[0].message
 
 
 def test_an_adapter_whose_numpy_glue_raises_first_is_an_error(monkeypatch):

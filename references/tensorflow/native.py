@@ -3,10 +3,14 @@
 Importing this module does not import TensorFlow; the first call does.
 
 ==============================================  ==========================================================
-config                                          the TensorFlow call
+config                                          the TensorFlow call (`tf_call` names it)
 ==============================================  ==========================================================
-ordinary, 2-d, (lo, hi) pairs                   tf.nn.conv2d(padding=[[0,0],[lo,hi],[lo,hi],[0,0]]) (TF's
-                                                explicit padding list), strides, dilations
+ordinary, 2-d, depthwise (groups == C_in > 1,   tf.nn.depthwise_conv2d(filter (*k, C_in, C_out/C_in)),
+C_out a multiple of C_in), one stride for both  strides, padding as for tf.nn.conv2d, dilations (only with
+dims, not stride > 1 with dilation > 1          TensorFlowNative.depthwise_call: see the class)
+ordinary, 2-d, (lo, hi) pairs or stride > 1     tf.nn.conv2d(padding=[[0,0],[lo,hi],[lo,hi],[0,0]] (TF's
+with dilation > 1                               explicit padding list) or "VALID"), strides, dilations
+                                                (tf.nn.conv2d takes stride and dilation together)
 ordinary otherwise                              tf.nn.convolution(padding="SAME"/"VALID", strides, dilations,
                                                 data_format); (lo, hi) pairs in 1-d/3-d: tf.pad first, then
                                                 "VALID" (TF's 1-d/3-d ops take no explicit padding: padding
@@ -23,6 +27,52 @@ bias                                            tf.nn.bias_add
 gradients / jvp / double vjp                    tf.GradientTape / tf.autodiff.ForwardAccumulator / nested tapes
 ==============================================  ==========================================================
 
+Which 2-d call runs what: measured by calling (tensorflow-cpu 2.21, AVX-512 with AVX512-BF16, no AMX;
+x (2, 9, 9, C), 2x2 filter; all four dtypes; "on"/"off": oneDNN, TF_ENABLE_ONEDNN_OPTS). s2d2 is
+stride 2 with dilation 2, g1/g2 groups 1/2, pads VALID or an explicit list. "runs": forward, gradient,
+jvp and double vjp all run; "grad" is the gradient and the double vjp (the jvp runs wherever the
+forward does).
+
+==================  =================  =====================================  ==========================
+call                s2d2 forward, jvp  s2d2 grad, oneDNN on                   s2d2 grad, oneDNN off
+==================  =================  =====================================  ==========================
+tf.nn.convolution   refused, every     (no forward)                           (no forward)
+                    dtype, g1 and g2
+                    ("`strides > 1`
+                    not supported in
+                    conjunction with
+                    `dilation_rate >
+                    1`"), on and off
+tf.nn.conv2d        run, every dtype,  float32, bfloat16, VALID: run (g1,     refused, every dtype
+                    g1 and g2, VALID   g2); explicit padding: refused;
+                    and explicit, on   float64, float16: refused ("Current
+                    and off            CPU implementations do not yet
+                                       support dilation rates larger than 1")
+==================  =================  =====================================  ==========================
+
+The same holds for stride 1 with dilation 2 through tf.nn.conv2d, while tf.nn.convolution runs that
+through space-to-batch with gradients wherever the undilated kernel has them: stride-1 dilation stays
+on tf.nn.convolution. (Grouped stride-2 dilation-1 gradients: "Gradients for grouped convolutions are
+not supported on CPU" but for oneDNN's float32/bfloat16 VALID.)
+
+tf.nn.depthwise_conv2d (filter (kh, kw, C_in, m)), same sizes, C_in 3, m 2:
+
+=================================  ==============================================================
+stride, dilation                   what it does (every dtype, VALID / SAME / explicit, on and off)
+=================================  ==============================================================
+1x1 or 2x2, dilation 1             runs
+1x1, dilation 2x2 or 2x1           runs
+2x1 (unequal strides)              refused in float64, float16 ("Current implementation only supports
+                                   equal length strides in the row and column dimensions"), and in
+                                   every dtype with oneDNN off; oneDNN's float32/bfloat16 forward
+                                   runs, their explicit-padding gradient is refused
+2x2 with dilation 2x2              no refusal: a UserWarning ("When dilation rate is greater than 1,
+                                   then all values of strides must be 1") and a wrong result (other
+                                   values; for SAME, another shape)
+=================================  ==============================================================
+
+The last two go through grouped tf.nn.conv2d (is_depthwise), a call a TF user makes for them too.
+
 Layouts: arrays are (N, C, *spatial) in index order; TF gets them channels-last (NWC/NHWC/NDHWC) on
 CPU, the only layout its CPU kernels take in every dtype, and channels-first on "cuda". The layout
 change is a NumPy transpose before the tensor is built (for memory_format "channels_last" that view
@@ -32,10 +82,12 @@ Refusals. Where TensorFlow's own call refuses a valid config ("Gradients for gro
 not supported on CPU", "input and filter must have the same depth" for grouped Conv3D, tf.nn.convolution's
 "`strides > 1` not supported in conjunction with `dilation_rate > 1`", "Current CPU implementations do
 not yet support dilation rates larger than 1", ...), the adapter raises FrameworkRefusal with TF's
-own text. Each such refusal is declared as a gap (CPU_GAPS), so the strategies draw around it and a
-witness call per gap checks that TF still refuses it; a refusal outside them is a finding. Only messages that say the
-feature is not supported (REFUSALS) count; any other exception (e.g. oneDNN's empty-batch shape bug,
-KD-009) stays an error, and an invalid config's exception is passed through unchanged (test_invalid).
+own text. Each such refusal is declared as a gap (CPU_GAPS, conv2d_backprop_gaps), so the strategies
+draw around it and a witness call per gap checks that TF still refuses it; a refusal outside them is a
+finding (tests/test_adapter_tensorflow_native.py checks the witnesses too, per dtype). Only messages
+that say the feature is not supported (REFUSALS) count; any other exception (e.g. oneDNN's empty-batch
+shape bug, KD-009) stays an error, and an invalid config's exception is passed through unchanged
+(test_invalid).
 
 `TensorFlowOneDNNOff` ("tensorflow.onednn_off") is the same path in a process started with
 TF_ENABLE_ONEDNN_OPTS=0 (Eigen kernels instead of oneDNN).
@@ -52,7 +104,8 @@ from conformance.capabilities import FrameworkRefusal, Gap
 from conformance.config import ConvConfig
 from references.tensorflow.composed import API_GAPS, TensorFlowAdapter, channels_first, import_tensorflow, onednn_enabled
 
-__all__ = ["TensorFlowNative", "TensorFlowOneDNNOff", "CPU_GAPS", "REFUSALS", "refusal_reason", "native_call"]
+__all__ = ["TensorFlowNative", "TensorFlowOneDNNOff", "CPU_GAPS", "REFUSALS", "conv2d_backprop_gaps",
+           "is_depthwise", "native_call", "refusal_reason", "tf_call"]
 
 # Phrases of TensorFlow's messages that refuse a feature (found by calling; see the tests). Grouping
 # refusals name a depth mismatch, so they count only for groups > 1.
@@ -126,12 +179,30 @@ def _activation_from_tf(a, ndim: int, first: bool):
 
 
 def _filter_to_tf(w, ndim: int):
-    """(C_out, C_in/g, *k) -> (*k, C_in/g, C_out); transposed (C_in, C_out/g, *k) -> (*k, C_out/g, C_in)."""
+    """(C_out, C_in/g, *k) -> (*k, C_in/g, C_out); transposed (C_in, C_out/g, *k) -> (*k, C_out/g, C_in).
+    A filter of the wrong rank (an invalid call) is handed over as it is, for TensorFlow to refuse."""
+    if np.ndim(w) != ndim + 2:
+        return w
     return np.transpose(w, [*range(2, ndim + 2), 1, 0])
 
 
 def _filter_from_tf(f, ndim: int):
     return np.transpose(f, [ndim + 1, ndim, *range(ndim)])
+
+
+def _depthwise_filter_to_tf(w, in_channels: int):
+    """(C_out, 1, kh, kw), C_out = C_in * m -> depthwise_conv2d's (kh, kw, C_in, m).
+
+    PyTorch's output channel c * m + j (the j-th of input channel c's group) is TF's filter[:, :, c, j]:
+    the last axis of (kh, kw, 1, C_out) split row-major into (C_in, m).
+    """
+    kh, kw, _, out_channels = (f := _filter_to_tf(w, 2)).shape
+    return f.reshape(kh, kw, in_channels, out_channels // in_channels)
+
+
+def _depthwise_filter_from_tf(f):
+    kh, kw, in_channels, multiplier = f.shape
+    return _filter_from_tf(f.reshape(kh, kw, 1, in_channels * multiplier), 2)
 
 
 # ---- the call -------------------------------------------------------------------------------------
@@ -145,7 +216,44 @@ def _pad_widths(pairs, first: bool, ndim: int) -> list:
     return _full(first, [list(p) for p in pairs], batch=[0, 0], channel=[0, 0])
 
 
-def _ordinary(tf, config: ConvConfig, x, f, first: bool):
+def _strided_dilated(config: ConvConfig) -> bool:
+    return any(s > 1 for s in config.stride) and any(d > 1 for d in config.dilation)
+
+
+def _explicit_pairs(config: ConvConfig) -> bool:
+    """Zero padding given as (lo, hi) pairs, not all zero (a padding mode pads with tf.pad instead)."""
+    return (config.padding_mode == "zeros" and not isinstance(config.padding, str)
+            and any(lo or hi for lo, hi in config.padding))
+
+
+def is_depthwise(config: ConvConfig) -> bool:
+    """Whether tf.nn.depthwise_conv2d computes `config` (see the module docstring's measurements).
+
+    2-d ordinary, groups == C_in > 1, C_out a multiple of C_in, one stride for both dims (TF's
+    depthwise kernels refuse unequal strides in float64/float16) and not stride > 1 with dilation > 1
+    (depthwise_conv2d only warns and returns another result): the rest go through tf.nn.conv2d.
+    """
+    return (config.ndim == 2 and not config.transposed and config.groups > 1
+            and config.groups == config.in_channels and config.out_channels % config.in_channels == 0
+            and config.stride[0] == config.stride[1] and not _strided_dilated(config))
+
+
+def tf_call(config: ConvConfig, *, depthwise: bool) -> str:
+    """The name of the tf.nn function that computes `config` (the module docstring's table).
+
+    - depthwise: route depthwise configs (is_depthwise) through tf.nn.depthwise_conv2d; False sends
+      them to grouped tf.nn.conv2d / tf.nn.convolution like any other grouping.
+    """
+    if config.transposed:
+        return "conv2d_transpose" if _explicit_transposed(config) else "conv_transpose"
+    if depthwise and is_depthwise(config):
+        return "depthwise_conv2d"
+    if config.ndim == 2 and (_explicit_pairs(config) or _strided_dilated(config)):
+        return "conv2d"  # explicit padding lists, and stride with dilation, which tf.nn.convolution refuses
+    return "convolution"
+
+
+def _ordinary(tf, config: ConvConfig, x, f, first: bool, call: str):
     ndim, fmt = config.ndim, _FORMATS[(config.ndim, first)]
     mode = getattr(config, "padding_mode", "zeros")
     if mode != "zeros":  # PyTorch's padding_mode as a TF user writes it: tf.pad by the mode, then no padding
@@ -153,18 +261,19 @@ def _ordinary(tf, config: ConvConfig, x, f, first: bool):
         padding = "VALID"
     elif isinstance(config.padding, str):
         padding = config.padding.upper()
+    elif not _explicit_pairs(config):
+        padding = "VALID"
+    elif ndim == 2:  # conv2d's and depthwise_conv2d's explicit padding list
+        padding = _pad_widths(config.padding, first, ndim)
     else:
-        pairs = config.padding
-        if not any(lo or hi for lo, hi in pairs):
-            padding = "VALID"
-        elif ndim == 2:
-            return tf.nn.conv2d(x, f, strides=list(config.stride), padding=_pad_widths(pairs, first, ndim),
-                                dilations=list(config.dilation), data_format=fmt)
-        else:
-            x = tf.pad(x, _pad_widths(pairs, first, ndim))
-            padding = "VALID"
-    return tf.nn.convolution(x, f, strides=list(config.stride), padding=padding, dilations=list(config.dilation),
-                             data_format=fmt)
+        x = tf.pad(x, _pad_widths(config.padding, first, ndim))
+        padding = "VALID"
+    common = dict(padding=padding, dilations=list(config.dilation), data_format=fmt)
+    if call == "depthwise_conv2d":
+        return tf.nn.depthwise_conv2d(x, f, strides=_full(first, config.stride), **common)
+    if call == "conv2d":
+        return tf.nn.conv2d(x, f, strides=list(config.stride), **common)
+    return tf.nn.convolution(x, f, strides=list(config.stride), **common)
 
 
 def _explicit_transposed(config: ConvConfig) -> bool:
@@ -195,9 +304,11 @@ def _transposed(tf, config: ConvConfig, x, f, first: bool):
     return y[tuple(index)]
 
 
-def native_call(tf, config: ConvConfig, first: bool, x, f, b=None):
-    """TF's call for `config` on TF-layout tensors (x in NWC/NHWC/NDHWC or NC..., f (*k, in, out))."""
-    y = _transposed(tf, config, x, f, first) if config.transposed else _ordinary(tf, config, x, f, first)
+def native_call(tf, config: ConvConfig, first: bool, x, f, b=None, *, depthwise: bool):
+    """TF's call for `config` on TF-layout tensors (x in NWC/NHWC/NDHWC or NC..., f (*k, in, out), or
+    (kh, kw, C_in, m) where tf_call(config, depthwise=depthwise) is depthwise_conv2d)."""
+    call = tf_call(config, depthwise=depthwise)
+    y = _transposed(tf, config, x, f, first) if config.transposed else _ordinary(tf, config, x, f, first, call)
     if b is not None:
         y = tf.nn.bias_add(y, b, data_format="NC..." if first else "N...C")
     return y
@@ -218,8 +329,9 @@ def cpu_gaps(onednn: bool) -> tuple[Gap, ...]:
     what TF's own kernels refuse: those gaps then hold for float64 and float16 only."""
     eigen = _EIGEN_ONLY if onednn else ()
     return (
+        # 2-d takes tf.nn.conv2d, which runs it (forward; gradients: conv2d_backprop_gaps).
         Gap("stride>1 and dilation>1", "tf.nn.convolution refuses strides > 1 together with dilation_rate > 1",
-            refused_by="framework", message=_STRIDED_DILATION, ops=_ORDINARY),
+            refused_by="framework", message=_STRIDED_DILATION, ops=("conv1d", "conv3d")),
         Gap("dilation>1", "TF's CPU Conv2DBackpropInput (a transposed forward is one) refuses dilation > 1",
             refused_by="framework", message=_DILATION, ops=("conv_transpose2d",)),
         Gap("dilation>1", "TF's CPU Conv*DBackpropInput (a transposed forward is one) refuses dilation > 1",
@@ -245,6 +357,20 @@ def cpu_gaps(onednn: bool) -> tuple[Gap, ...]:
     )
 
 
+def conv2d_backprop_gaps(onednn: bool) -> tuple[Gap, ...]:
+    """tf.nn.conv2d's gradient with stride > 1 and dilation > 1 (the module docstring's table): TF's CPU
+    Conv2DBackpropInput refuses the dilation, except oneDNN's float32/bfloat16 kernels without explicit
+    padding (those with it are the "dilation>1 and explicit padding" gap).
+
+    Declared apart from cpu_gaps: tensorflow.xla takes from CPU_GAPS the gaps of two features by name,
+    "stride>1 and dilation>1" among them, for tf.nn.convolution's argument check, which holds under XLA
+    too; this refusal is a CPU kernel's, and XLA computes the gradient (measured)."""
+    return (Gap("stride>1 and dilation>1", "TF's CPU Conv2DBackpropInput refuses dilation > 1 (tf.nn.conv2d, the "
+                                           "2-d call that takes strides > 1 together with dilations > 1)",
+                refused_by="framework", message=_DILATION, ops=("conv2d",), checks=_BACKWARD,
+                dtypes=_EIGEN_ONLY if onednn else ()),)
+
+
 CPU_GAPS = cpu_gaps(onednn=True)
 
 
@@ -252,7 +378,13 @@ class TensorFlowNative(TensorFlowAdapter):
     """TensorFlow's own single convolution call per config (see the module docstring)."""
 
     name = "tensorflow"
-    gaps = (*API_GAPS, *CPU_GAPS)
+    gaps = (*API_GAPS, *CPU_GAPS, *conv2d_backprop_gaps(onednn=True))
+    # tf.nn.depthwise_conv2d for depthwise configs (is_depthwise). Off until capabilities can declare
+    # "grouped but not depthwise": the grouped-gradient gaps above ("groups>1", "groups>1 and explicit
+    # padding") cover depthwise configs too, and their witness (2 -> 2 channels, groups 2) is one, which
+    # depthwise_conv2d computes, so with this on every run would report the witness as running.
+    depthwise_call = False
+    last_call: str | None = None  # the tf.nn function of the latest call (tf_call), for tests and reports
 
     def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
         return self.supports_device(device)
@@ -260,6 +392,8 @@ class TensorFlowNative(TensorFlowAdapter):
     def settings(self, device: str = "cpu") -> dict[str, object]:
         found = super().settings(device)
         found["call"] = "one tf.nn call per config (TF's own padding, groups, strides, dilations)"
+        found["depthwise"] = ("tf.nn.depthwise_conv2d" if self.depthwise_call
+                              else "grouped tf.nn.conv2d / tf.nn.convolution (depthwise_call off)")
         found["oneDNN"] = onednn_enabled()
         return found
 
@@ -269,9 +403,15 @@ class TensorFlowNative(TensorFlowAdapter):
         """x-like, w-like, b-like arrays (PyTorch layouts) as TF-layout tensors; None stays None."""
         first, ndim = channels_first(device), config.ndim
         x, w, *rest = arrays
-        tensors = [self._to_tf(_activation_to_tf(x, ndim, first), config),
-                   self._to_tf(_filter_to_tf(w, ndim), config)]
+        tensors = [self._to_tf(_activation_to_tf(x, ndim, first), config), self._to_tf(self._tf_filter(config, w), config)]
         return tensors + [self._to_tf(r, config) for r in rest]
+
+    def _depthwise(self, config: ConvConfig) -> bool:
+        return tf_call(config, depthwise=self.depthwise_call) == "depthwise_conv2d"
+
+    def _tf_filter(self, config: ConvConfig, w):
+        """A weight-like array (PyTorch layout) in the layout of the TF call's filter."""
+        return _depthwise_filter_to_tf(w, config.in_channels) if self._depthwise(config) else _filter_to_tf(w, config.ndim)
 
     def _activation(self, config: ConvConfig, device: str, a):
         return self._to_tf(_activation_to_tf(a, config.ndim, channels_first(device)), config)
@@ -282,7 +422,7 @@ class TensorFlowNative(TensorFlowAdapter):
         if kind == "activation":
             array = _activation_from_tf(array, config.ndim, first)
         elif kind == "filter":
-            array = _filter_from_tf(array, config.ndim)
+            array = _depthwise_filter_from_tf(array) if self._depthwise(config) else _filter_from_tf(array, config.ndim)
         return np.ascontiguousarray(array)
 
     # ---- the check kinds, as functions of TF tensors (tensorflow.xla compiles the same ones) -----
@@ -291,8 +431,10 @@ class TensorFlowNative(TensorFlowAdapter):
         first = channels_first(device)
         zero = tf.UnconnectedGradients.ZERO
 
+        depthwise = self.depthwise_call
+
         def forward(x, f, *b):
-            return native_call(tf, config, first, x, f, *b)
+            return native_call(tf, config, first, x, f, *b, depthwise=depthwise)
 
         def vjp(g, x, f, *b):
             primals = [x, f, *b]
@@ -325,6 +467,7 @@ class TensorFlowNative(TensorFlowAdapter):
 
     def _call(self, kind: str, config: ConvConfig, device: str, *args):
         tf = import_tensorflow()
+        self.last_call = tf_call(config, depthwise=self.depthwise_call)
         with self._precision_scope(), tf.device(self._device_name(device)):
             try:
                 return self._function(tf, kind, config, device)(*args)
@@ -371,7 +514,7 @@ class TensorFlowOneDNNOff(TensorFlowNative):
 
     name = "tensorflow.onednn_off"
     environment = {"TF_ENABLE_ONEDNN_OPTS": "0"}
-    gaps = (*API_GAPS, *cpu_gaps(onednn=False))
+    gaps = (*API_GAPS, *cpu_gaps(onednn=False), *conv2d_backprop_gaps(onednn=False))
 
     def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
         if os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":
