@@ -38,7 +38,7 @@ from .config import DTYPES, ConvConfig
 from .vocabulary import OP_NAMES, op_family
 
 __all__ = ["FEATURES", "OP_FEATURES", "OPT_IN_AXES", "REFUSED_BY", "Capabilities", "FrameworkRefusal", "Gap",
-           "Region", "TRANSPOSED_OPS", "capabilities_of", "no_padding_modes", "witness_config", "witness_example"]
+           "Region", "TRANSPOSED_OPS", "capabilities_of", "is_depthwise", "no_padding_modes", "witness_config", "witness_example"]
 
 
 class FrameworkRefusal(NotImplementedError):
@@ -55,6 +55,14 @@ def _pairs(c: ConvConfig):
 
 def _any(values, test) -> bool:
     return any(test(v) for v in values)
+
+
+def is_depthwise(c: ConvConfig) -> bool:
+    """A depthwise call as depthwise kernels take it (tf.nn.depthwise_conv2d): 2-d ordinary, groups =
+    C_in > 1, C_out a multiple of C_in, one stride for both dims, and not stride > 1 with dilation > 1."""
+    return (c.ndim == 2 and not c.transposed and c.groups > 1 and c.groups == c.in_channels
+            and c.out_channels % c.in_channels == 0 and len(set(c.stride)) == 1
+            and not (_any(c.stride, lambda s: s > 1) and _any(c.dilation, lambda d: d > 1)))
 
 
 # Each feature is a predicate on a config; the strategies know how to draw without each one
@@ -80,6 +88,10 @@ FEATURES: dict[str, Callable[[ConvConfig], bool]] = {
     "explicit padding": lambda c: _any(_pairs(c), lambda p: p != (0, 0)),
     "dilation>1 and explicit padding": lambda c: _any(c.dilation, lambda d: d > 1) and _any(_pairs(c), lambda p: p != (0, 0)),
     "groups>1 and explicit padding": lambda c: c.groups > 1 and _any(_pairs(c), lambda p: p != (0, 0)),
+    # grouped calls other than depthwise ones (is_depthwise), with or without explicit padding
+    "groups>1 and not depthwise": lambda c: c.groups > 1 and not is_depthwise(c),
+    "groups>1 and not depthwise and explicit padding": lambda c: c.groups > 1 and not is_depthwise(c) and _any(
+        _pairs(c), lambda p: p != (0, 0)),
     "padding='same'": lambda c: c.padding == "same",
     "padding='valid'": lambda c: c.padding == "valid",
     "padding='same' and dilation>1": lambda c: c.padding == "same" and _any(c.dilation, lambda d: d > 1),
@@ -292,6 +304,10 @@ _WITNESSES: dict[str, Callable[[dict], dict]] = {
     "dilation>1 and explicit padding": lambda f: dict(f, dilation=_first_dim(f["dilation"], 2),
                                                       padding=((1, 1),) * f["ndim"]),
     "groups>1 and explicit padding": lambda f: dict(f, groups=2, padding=((1, 1),) * f["ndim"]),
+    # 4 -> 4 channels in 2 groups: grouped, and not depthwise (a group has two input channels)
+    "groups>1 and not depthwise": lambda f: dict(f, groups=2, in_channels=4, out_channels=4),
+    "groups>1 and not depthwise and explicit padding": lambda f: dict(f, groups=2, in_channels=4, out_channels=4,
+                                                                      padding=((1, 1),) * f["ndim"]),
     "padding='same'": lambda f: dict(f, padding="same"),
     "padding='valid'": lambda f: dict(f, padding="valid"),
     "padding='same' and dilation>1": lambda f: dict(f, padding="same", dilation=_first_dim(f["dilation"], 2)),

@@ -16,7 +16,7 @@ Conditions in `when` (all must hold; a list means "any of"):
   kernel, in_size, out_size, output_padding, padding_lo, padding_hi) satisfies it; all_NAME_...: every dim;
 - any_A_OP_B / all_A_OP_B = true / false, A and B per-dim fields: the relation holds in some (every)
   dim, e.g. any_output_padding_ge_stride = true, all_kernel_gt_in_size = true;
-- asymmetric_padding: true / false;
+- asymmetric_padding: true / false; depthwise: true / false (conformance.capabilities.is_depthwise);
 - anisotropic_dilation: true / false (the spatial dims' dilations are not all equal).
 
 A precision entry's `within_arithmetic` (e.g. {accumulation = "dtype", output = "dtype"}, "dtype"
@@ -120,6 +120,10 @@ def _value(name: str, config: ConvConfig, context: dict[str, str]) -> Any:
         return config.is_asymmetric and not isinstance(config.padding, str)
     if name == "anisotropic_dilation":
         return len(set(config.dilation)) > 1
+    if name == "depthwise":
+        from .capabilities import is_depthwise
+
+        return is_depthwise(config)
     if not hasattr(config, name):
         raise KnownDivergenceError(f"unknown condition field {name!r}")
     value = getattr(config, name)

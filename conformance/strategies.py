@@ -205,7 +205,20 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
             fields[axis.field] = values[max(0, index - axis.default_weight + 1)]
     if not fields["batched"]:
         fields["batch"] = 1  # an unbatched call has no batch dim
-    return _fit_budget(fields, max_macs, max_elements)
+    return _without_grouping(_fit_budget(fields, max_macs, max_elements), excluded)
+
+
+_GROUPED_NOT_DEPTHWISE = ("groups>1 and not depthwise", "groups>1 and not depthwise and explicit padding")
+
+
+def _without_grouping(config: ConvConfig, excluded: frozenset) -> ConvConfig:
+    """A grouped call made depthwise (one input channel per group) where that is all the region keeps,
+    or else ungrouped; any other call as drawn (so draws without these gaps are unchanged)."""
+    for feature in _GROUPED_NOT_DEPTHWISE:
+        if feature in excluded and FEATURES[feature](config):
+            depthwise = config.replace(in_channels=config.groups) if config.in_channels else config
+            return depthwise if not FEATURES[feature](depthwise) else config.replace(groups=1)
+    return config
 
 
 def _mode_smallest_size(padding_mode: str, lo: int, hi: int) -> int:

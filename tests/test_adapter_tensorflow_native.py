@@ -423,13 +423,17 @@ def test_each_conv2d_gap_witness_is_refused_with_the_declared_text(impl):
     assert _witness_refusals(impl, "conv2d") == []
 
 
-def test_depthwise_call_stays_off_while_the_grouped_gaps_cover_depthwise_configs():
-    """The grouped-gradient gaps' witness (2 -> 2 channels, groups 2) is a depthwise config, which
-    tf.nn.depthwise_conv2d computes: with depthwise_call on those gaps would be wrong (needs a
-    capabilities feature for grouped-but-not-depthwise first)."""
-    assert NATIVE.depthwise_call is False
-    assert any("'groups>1'" in line and "TF runs its witness gradient" in line
-               for line in _witness_refusals(DEPTHWISE, "conv2d")), _witness_refusals(DEPTHWISE, "conv2d")
+def test_the_depthwise_route_is_on_and_no_grouped_gap_covers_a_depthwise_call():
+    """tf.nn.depthwise_conv2d computes depthwise gradients on CPU: the grouped-gradient gaps are declared
+    for the other grouped calls ("groups>1 and not depthwise"), so no gap excludes what the route runs
+    and no witness is a depthwise call (test_each_conv2d_gap_witness_is_refused_with_the_declared_text)."""
+    from conformance.capabilities import is_depthwise, witness_config
+
+    assert NATIVE.depthwise_call is True and XLA.depthwise_call is False
+    for gap in NATIVE.gaps:
+        if gap.feature.startswith("groups>1") and (not gap.ops or "conv2d" in gap.ops):
+            witness = witness_config(gap, "conv2d", "float64")
+            assert witness is None or not is_depthwise(witness), (gap, witness)
 
 
 # ---- layouts, compilation, oneDNN off ------------------------------------------------------------

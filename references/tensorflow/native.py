@@ -100,7 +100,7 @@ import re
 
 import numpy as np
 
-from conformance.capabilities import FrameworkRefusal, Gap
+from conformance.capabilities import FrameworkRefusal, Gap, is_depthwise
 from conformance.config import ConvConfig
 from references.tensorflow.composed import API_GAPS, TensorFlowAdapter, channels_first, import_tensorflow, onednn_enabled
 
@@ -226,18 +226,6 @@ def _explicit_pairs(config: ConvConfig) -> bool:
             and any(lo or hi for lo, hi in config.padding))
 
 
-def is_depthwise(config: ConvConfig) -> bool:
-    """Whether tf.nn.depthwise_conv2d computes `config` (see the module docstring's measurements).
-
-    2-d ordinary, groups == C_in > 1, C_out a multiple of C_in, one stride for both dims (TF's
-    depthwise kernels refuse unequal strides in float64/float16) and not stride > 1 with dilation > 1
-    (depthwise_conv2d only warns and returns another result): the rest go through tf.nn.conv2d.
-    """
-    return (config.ndim == 2 and not config.transposed and config.groups > 1
-            and config.groups == config.in_channels and config.out_channels % config.in_channels == 0
-            and config.stride[0] == config.stride[1] and not _strided_dilated(config))
-
-
 def tf_call(config: ConvConfig, *, depthwise: bool) -> str:
     """The name of the tf.nn function that computes `config` (the module docstring's table).
 
@@ -339,9 +327,13 @@ def cpu_gaps(onednn: bool) -> tuple[Gap, ...]:
         Gap("dilation>1 and explicit padding", "TF's Conv2DBackpropInput with explicit paddings refuses dilation > 1",
             refused_by="framework", message=_DILATION, ops=("conv2d",), checks=_BACKWARD),
         Gap("groups>1", "Gradients for grouped convolutions are not supported on CPU", refused_by="framework",
-            message=_GROUPED, ops=("conv1d", "conv2d"), checks=_BACKWARD, dtypes=eigen),
-        Gap("groups>1 and explicit padding", "Gradients for grouped convolutions with explicit paddings are not "
-                                             "supported on CPU (oneDNN takes only the unpadded ones)",
+            message=_GROUPED, ops=("conv1d",), checks=_BACKWARD, dtypes=eigen),
+        # 2-d depthwise calls take tf.nn.depthwise_conv2d, whose gradients TF computes.
+        Gap("groups>1 and not depthwise", "Gradients for grouped convolutions are not supported on CPU",
+            refused_by="framework", message=_GROUPED, ops=("conv2d",), checks=_BACKWARD, dtypes=eigen),
+        Gap("groups>1 and not depthwise and explicit padding", "Gradients for grouped convolutions with explicit "
+                                                               "paddings are not supported on CPU (oneDNN takes "
+                                                               "only the unpadded ones)",
             refused_by="framework", message=_GROUPED, ops=("conv2d",), checks=_BACKWARD),
         Gap("groups>1", "Gradients for grouped convolutions are not supported on CPU (a transposed forward is one)",
             refused_by="framework", message=_GROUPED, ops=("conv_transpose1d",), dtypes=eigen),
@@ -379,11 +371,10 @@ class TensorFlowNative(TensorFlowAdapter):
 
     name = "tensorflow"
     gaps = (*API_GAPS, *CPU_GAPS, *conv2d_backprop_gaps(onednn=True))
-    # tf.nn.depthwise_conv2d for depthwise configs (is_depthwise). Off until capabilities can declare
-    # "grouped but not depthwise": the grouped-gradient gaps above ("groups>1", "groups>1 and explicit
-    # padding") cover depthwise configs too, and their witness (2 -> 2 channels, groups 2) is one, which
-    # depthwise_conv2d computes, so with this on every run would report the witness as running.
-    depthwise_call = False
+    # tf.nn.depthwise_conv2d for depthwise configs (conformance.capabilities.is_depthwise): the call a TF
+    # user makes for them, whose CPU gradients TF computes; the grouped-gradient gaps above are
+    # declared for the other grouped calls ("groups>1 and not depthwise").
+    depthwise_call = True
     last_call: str | None = None  # the tf.nn function of the latest call (tf_call), for tests and reports
 
     def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
@@ -406,8 +397,16 @@ class TensorFlowNative(TensorFlowAdapter):
         tensors = [self._to_tf(_activation_to_tf(x, ndim, first), config), self._to_tf(self._tf_filter(config, w), config)]
         return tensors + [self._to_tf(r, config) for r in rest]
 
+    # False for an invalid call whose weight does not fit its config (the rule "weight shape matches the
+    # channels"): no depthwise filter holds it, and TF gets the grouped call, from whose shapes it
+    # infers the grouping (KD-045). Set by forward(), the one method invalid calls reach.
+    _weight_fits = True
+
+    def _route_depthwise(self) -> bool:
+        return self.depthwise_call and self._weight_fits
+
     def _depthwise(self, config: ConvConfig) -> bool:
-        return tf_call(config, depthwise=self.depthwise_call) == "depthwise_conv2d"
+        return tf_call(config, depthwise=self._route_depthwise()) == "depthwise_conv2d"
 
     def _tf_filter(self, config: ConvConfig, w):
         """A weight-like array (PyTorch layout) in the layout of the TF call's filter."""
@@ -431,7 +430,7 @@ class TensorFlowNative(TensorFlowAdapter):
         first = channels_first(device)
         zero = tf.UnconnectedGradients.ZERO
 
-        depthwise = self.depthwise_call
+        depthwise = self._route_depthwise()
 
         def forward(x, f, *b):
             return native_call(tf, config, first, x, f, *b, depthwise=depthwise)
@@ -467,7 +466,7 @@ class TensorFlowNative(TensorFlowAdapter):
 
     def _call(self, kind: str, config: ConvConfig, device: str, *args):
         tf = import_tensorflow()
-        self.last_call = tf_call(config, depthwise=self.depthwise_call)
+        self.last_call = tf_call(config, depthwise=self._route_depthwise())
         with self._precision_scope(), tf.device(self._device_name(device)):
             try:
                 return self._function(tf, kind, config, device)(*args)
@@ -484,8 +483,12 @@ class TensorFlowNative(TensorFlowAdapter):
         return tf_device_name(device)
 
     def forward(self, config: ConvConfig, x, w, b=None, device: str = "cpu") -> np.ndarray:
-        args = self._tensors(config, device, (x, w, b) if config.bias else (x, w))
-        return self._from_tf(config, device, self._call("forward", config, device, *args), "activation")
+        self._weight_fits = tuple(np.shape(w)) == config.weight_shape
+        try:
+            args = self._tensors(config, device, (x, w, b) if config.bias else (x, w))
+            return self._from_tf(config, device, self._call("forward", config, device, *args), "activation")
+        finally:
+            self._weight_fits = True
 
     def vjp(self, config: ConvConfig, x, w, b, grad_out, device: str = "cpu"):
         g = self._activation(config, device, grad_out)

@@ -28,6 +28,9 @@ class TensorFlowXLA(TensorFlowNative):
     # XLA computes the dilated and grouped derivatives that TF's CPU kernels refuse; what is left is
     # tf.nn.convolution's own argument check and conv_transpose's size check.
     gaps = (*API_GAPS, *(g for g in CPU_GAPS if g.feature in ("stride>1 and dilation>1", "output_padding-hi>=stride")))
+    # XLA computes grouped derivatives, so depthwise configs keep the grouped call here (the depthwise
+    # route is the eager path's answer to TF's CPU refusal of grouped gradients).
+    depthwise_call = False
 
     def __init__(self, precision: str = "default", cache_size: int = 128) -> None:
         super().__init__(precision)

@@ -71,6 +71,13 @@ pads = [[0, 0], [0, 0], [0, 0], [0, 0]]  # an explicit padding list: the Eigen k
 y16 = tf.nn.conv2d_transpose(x, w, [64, 1, 1, 1], strides=1, padding=pads)
 cases.append(("bfloat16 conv2d_transpose forward, pad list (4 terms)", ulps(y16, y64.numpy(), tf.bfloat16)))
 
+# KD-051: the bfloat16 depthwise forward (DepthwiseConv2dNative), Eigen's with oneDNN off: 8 positive terms.
+x = half_exact((64, 2, 4, 3), tf.bfloat16, positive=True)  # NHWC, 3 channels
+w = half_exact((2, 4, 3, 1), tf.bfloat16, positive=True)  # (kh, kw, C_in, multiplier)
+y16 = tf.nn.depthwise_conv2d(x, w, [1, 1, 1, 1], "VALID")
+y64 = tf.nn.depthwise_conv2d(tf.cast(x, tf.float64), tf.cast(w, tf.float64), [1, 1, 1, 1], "VALID")
+cases.append(("bfloat16 depthwise_conv2d forward (8 terms)", ulps(y16, y64.numpy(), tf.bfloat16)))
+
 x = half_exact((2, 12, 12, 64), tf.float16, positive=True)
 w = half_exact((3, 3, 64, 64), tf.float16, positive=True)
 low, exact = grads(lambda a, b: tf.nn.conv2d(a, b, 1, "VALID"), tf.float16, x, w)
