@@ -141,3 +141,23 @@ def test_the_readme_capability_table_is_generated_from_the_declarations():
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "capability_table.py"), "--check"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_region_without_grouped_non_depthwise_calls_still_draws_depthwise_ones():
+    """TensorFlow computes depthwise gradients (tf.nn.depthwise_conv2d) but no other grouped ones on
+    CPU: its region keeps the depthwise calls and draws no other grouped call."""
+    from conformance.capabilities import is_depthwise
+    from conformance.strategies import conv_configs
+
+    region = Capabilities(gaps=(Gap("groups>1 and not depthwise", "r", ops=("conv2d",)),)).region("conv2d", "cpu",
+                                                                                                  "gradient")
+    seen = {"depthwise": 0, "ungrouped": 0}
+
+    @settings(max_examples=300, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(config=conv_configs(op="conv2d", region=region))
+    def draw(config):
+        assert not FEATURES["groups>1 and not depthwise"](config), config
+        seen["depthwise" if is_depthwise(config) else "ungrouped"] += 1
+
+    draw()
+    assert seen["depthwise"] >= 20, seen
