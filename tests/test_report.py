@@ -851,12 +851,13 @@ def test_the_capability_table_shows_each_declared_gap_with_its_witness_verdicts(
     assert "/groups unsupported/" in rows[0][3] and "no form in the API" in rows[1][3], rows
 
 
-def _table_rows(page: Page, table_id: str) -> list[list[str]]:
-    """The td texts of each body row of the table with this id (the page's elements are in document order)."""
-    start = page.elements.index(page.by_id(table_id))
+def _table_rows(page: Page, table_id: str | None = None, *, table: dict | None = None) -> list[list[str]]:
+    """The td texts of each body row of a table: the one with this id, or `table` (one of page.elements,
+    which are in document order)."""
+    start = page.elements.index(table if table is not None else page.by_id(table_id))
     rows = []
     for element in page.elements[start + 1:]:
-        if element["tag"] in ("table", "section"):
+        if element["tag"] in ("table", "section", "article"):
             break
         if element["tag"] == "tr":
             rows.append([])
@@ -909,13 +910,4 @@ def test_consensus_of_frameworks_all_missing_is_still_shown(tmp_path):
 def _consensus_table(page: Page) -> list[list[str]]:
     """The td texts of each row of the (one) consensus table of the page."""
     (table,) = page.find("table", class_="consensus")
-    start = page.elements.index(table)
-    rows = []
-    for element in page.elements[start + 1:]:
-        if element["tag"] in ("table", "section", "article"):
-            break
-        if element["tag"] == "tr":
-            rows.append([])
-        elif element["tag"] == "td":
-            rows[-1].append(" ".join(element["text"].split()))
-    return [row for row in rows if row]
+    return _table_rows(page, table=table)
