@@ -70,9 +70,16 @@ def _indices(n: int):
     return st.sampled_from(range(n))
 
 
-@functools.lru_cache(maxsize=None)
+_SAMPLED: dict[tuple, st.SearchStrategy] = {}
+
+
 def _one_of(values: tuple):
-    return st.sampled_from(values)
+    # Keyed by type too: (True,) == (1,) as tuples, and an lru_cache handed ndims=(1,) the strategy
+    # built for transposed_choices=(True,) (ndim=True), after an earlier draw asked for that first.
+    key = tuple((type(v), v) for v in values)
+    if key not in _SAMPLED:
+        _SAMPLED[key] = st.sampled_from(values)
+    return _SAMPLED[key]
 
 
 def _elements(config: ConvConfig) -> int:
@@ -555,20 +562,18 @@ def _expressible(config: ConvConfig, region) -> bool:
 @st.composite
 def _draw_invalid(draw, configs, rules, region=None):
     valid = draw(configs)
-    applicable = [name for name in rules
-                  if INVALID_RULES[name][0](valid) and _expressible(_broken(valid, name), region)]
+    broken = {name: _broken(valid, name) for name in rules if INVALID_RULES[name][0](valid)}
+    applicable = [name for name, config in broken.items() if _expressible(config, region)]
     assume(applicable)  # every rule of this valid call needs a feature the API does not have
     rule = draw(st.sampled_from(applicable))
-    breaker = INVALID_RULES[rule][1]
-    if breaker is None:
-        config = valid
+    config = broken[rule]
+    if INVALID_RULES[rule][1] is None:
         shape = list(valid.weight_shape)
         # One input channel too many: axis 1 (C_in/groups) of an ordinary weight, axis 0 (C_in) of a
         # transposed one. (A transposed weight's axis 1 is C_out/groups, which frameworks infer from it.)
         shape[0 if valid.transposed else 1] += 1
         weight_shape = tuple(shape)
     else:
-        config = _broken(valid, rule)
         weight_shape = (config.out_channels if not config.transposed else config.in_channels,
                         (config.in_channels if not config.transposed else config.out_channels) // max(config.groups, 1),
                         *config.kernel)

@@ -132,3 +132,22 @@ def test_every_kind_runs_on_the_tensors_its_declaration_makes(kind_name):
     outcome = Harness(writer=None, run_id="t", isolation="none").check(
         Target("conv1d", "naive", "cpu", "naive"), kind, ConvCase(config, 0, "normal"), test_id="t")
     assert set(outcome.statuses.values()) == {"pass"}, outcome.message
+
+
+def test_the_strategy_cache_keeps_equal_values_of_different_types_apart():
+    """(True,) == (1,): a cache keyed on the tuple alone gave ndims=(1,) the strategy of transposed=(True,)
+    once a transposed-only draw had asked for it first, and ConvConfig then refused ndim=True."""
+    from hypothesis import given, settings
+
+    from conformance import strategies
+
+    strategies._one_of((True,))  # asked first, as a transposed-only op family does
+    seen = []
+
+    @settings(max_examples=5, database=None)
+    @given(value=strategies._one_of((1,)))
+    def draw(value):
+        seen.append(value)
+
+    draw()
+    assert seen and all(type(v) is int for v in seen), seen
