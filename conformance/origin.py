@@ -20,22 +20,15 @@ it with the exception's text.
 from __future__ import annotations
 
 import linecache
-import sys
 from pathlib import Path
+
+import numpy as np
 
 __all__ = ["ORIGINS", "refusal_origin", "describe_origin"]
 
 ORIGINS = ("library", "numpy", "adapter")
 
-_NUMPY_DIR = None  # numpy's package directory, looked up on first use (numpy is a dependency)
-
-
-def _numpy_dir() -> Path | None:
-    global _NUMPY_DIR
-    if _NUMPY_DIR is None:
-        numpy = sys.modules.get("numpy")
-        _NUMPY_DIR = Path(numpy.__file__).resolve().parent if numpy is not None else Path("/nonexistent-numpy")
-    return _NUMPY_DIR
+_NUMPY_DIR = Path(np.__file__).resolve().parent  # NumPy is a dependency of the harness
 
 
 def _installed(path: Path) -> bool:
@@ -62,7 +55,7 @@ def refusal_origin(err: BaseException) -> str:
     while tb.tb_next is not None:
         tb = tb.tb_next
     path = Path(tb.tb_frame.f_code.co_filename).resolve()
-    if path.is_relative_to(_numpy_dir()):
+    if path.is_relative_to(_NUMPY_DIR):
         return "numpy"
     # Our own packages count as the adapter's side even when installed into site-packages.
     ours = any(part in ("conformance", "references") for part in path.parts[-3:-1])

@@ -44,7 +44,7 @@ import sys
 
 import numpy as np
 
-from conformance.capabilities import OPT_IN_AXES, FrameworkRefusal, Gap
+from conformance.capabilities import OPT_IN_AXES, FrameworkRefusal, Gap, no_padding_modes
 from conformance.config import ConvConfig
 from conformance.registry import Implementation
 
@@ -137,8 +137,7 @@ class KerasAdapter(Implementation):
     opt_in = tuple(OPT_IN_AXES)
     _TRANSPOSED = ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
     gaps = (
-        *(Gap(f"padding_mode={mode}", f"padding_mode={mode!r}: Keras convolutions pad with zeros only (no "
-                                      f"padding_mode argument)") for mode in ("reflect", "replicate", "circular")),
+        *no_padding_modes("Keras convolutions pad with zeros only (no padding_mode argument)"),
         Gap("unbatched", "no unbatched call (Keras layers take inputs with a batch axis)"),
         Gap("explicit padding", "Conv*DTranspose takes padding 'valid' or 'same' (its own rule), no (lo, hi) pairs",
             ops=_TRANSPOSED),
