@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .config import DTYPES, ConvConfig
+from .machine import MACHINE_CONDITIONS, machine_condition
 from .vocabulary import OP_NAMES, op_family
 
 __all__ = ["FEATURES", "OP_FEATURES", "OPT_IN_AXES", "REFUSED_BY", "Capabilities", "FrameworkRefusal", "Gap",
@@ -120,7 +121,10 @@ class Gap:
     - reason: shown wherever the gap is counted, e.g. "tensorflow: no padding_mode 'replicate' ...";
     - refused_by: "framework" (the library's call raises; `message` is a regular expression for its
       text, searched case-insensitively) or "adapter" (the library has no form of it);
-    - checks, dtypes, ops, devices: where it applies; empty means everywhere.
+    - checks, dtypes, ops, devices: where it applies; empty means everywhere;
+    - machine: a condition of conformance.machine.MACHINE_CONDITIONS ("tf_eigen"): the gap holds only
+      for the dtypes it holds for on this machine (a kernel that exists only on some instruction
+      sets); empty: on every machine.
     """
 
     feature: str
@@ -131,6 +135,7 @@ class Gap:
     dtypes: tuple[str, ...] = ()
     ops: tuple[str, ...] = ()
     devices: tuple[str, ...] = ()
+    machine: str = ""
 
     def __post_init__(self) -> None:
         if self.feature not in FEATURES:
@@ -143,11 +148,18 @@ class Gap:
             unknown = [v for v in getattr(self, name) if v not in allowed]
             if unknown:
                 raise ValueError(f"Gap {self.feature!r}: {name} {unknown} are not among {allowed}")
+        if self.machine and self.machine not in MACHINE_CONDITIONS:
+            raise ValueError(f"Gap {self.feature!r}: machine={self.machine!r} is not one of {sorted(MACHINE_CONDITIONS)}")
 
     def applies(self, op: str, device: str, check: str, dtype: str | None = None) -> bool:
         return ((not self.ops or op in self.ops) and (not self.devices or device in self.devices)
                 and (not self.checks or check in self.checks)
-                and (dtype is None or not self.dtypes or dtype in self.dtypes))
+                and (dtype is None or self.holds_for(dtype)))
+
+    def holds_for(self, dtype: str) -> bool:
+        """Whether the gap concerns `dtype`: one of its `dtypes` (all when empty), and on this machine
+        one its `machine` condition holds for."""
+        return (not self.dtypes or dtype in self.dtypes) and (not self.machine or machine_condition(self.machine, dtype))
 
     def covers(self, config: ConvConfig, device: str, check: str) -> bool:
         """Whether this gap keeps `config` from running (check kind `check`, on `device`)."""
@@ -160,6 +172,8 @@ class Gap:
     def where(self) -> str:
         """Where it applies, in words: "gradient, jvp; conv2d; float64" ("everywhere" when unrestricted)."""
         parts = [", ".join(values) for values in (self.checks, self.ops, self.dtypes, self.devices) if values]
+        if self.machine:
+            parts.append(MACHINE_CONDITIONS[self.machine][0])
         return "; ".join(parts) or "everywhere"
 
     def summary(self) -> dict[str, str]:
@@ -192,11 +206,11 @@ class Region:
 
     def excludes(self, dtype: str) -> frozenset[str]:
         """The features no example in `dtype` may have ("*": no example at all)."""
-        return frozenset(g.feature for g in self.gaps if not g.dtypes or dtype in g.dtypes)
+        return frozenset(g.feature for g in self.gaps if g.holds_for(dtype))
 
     def unexpressible(self, dtype: str) -> frozenset[str]:
         """The features of calls the API has no form of (adapter gaps): an invalid call with one is not drawn."""
-        return frozenset(g.feature for g in self.gaps if g.refused_by == "adapter" and (not g.dtypes or dtype in g.dtypes))
+        return frozenset(g.feature for g in self.gaps if g.refused_by == "adapter" and g.holds_for(dtype))
 
     def open_dtypes(self, dtypes: tuple[str, ...]) -> tuple[str, ...]:
         """The dtypes of `dtypes` with any call left to draw."""

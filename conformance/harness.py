@@ -37,6 +37,7 @@ from .isolation import (
     describe_exit,
     stop_workers,
 )
+from .machine import cpu_flags, cpu_model
 from .oracle import OracleCache, compute_oracle, oracle_name_for
 from .origin import describe_origin, refusal_origin
 from .records import PASS_RECORD_CAP, CheckRecord, RecordWriter, RunRecord, SummaryRecord
@@ -716,18 +717,8 @@ def run_header(run_id: str, worker: str, **fields: Any) -> RunRecord:
 
 def platform_info() -> dict[str, Any]:
     """Machine, processor and CPU flags: some kernels are wrong only on some instruction sets."""
-    info: dict[str, Any] = {"machine": platform.machine(), "system": platform.system()}
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "model name" and "cpu" not in info:
-                    info["cpu"] = value.strip()
-                elif key in ("flags", "Features") and "cpu_flags" not in info:
-                    info["cpu_flags"] = sorted(value.split())
-                if "cpu" in info and "cpu_flags" in info:
-                    break
-    except OSError:
-        info["cpu"] = platform.processor()
+    info: dict[str, Any] = {"machine": platform.machine(), "system": platform.system(), "cpu": cpu_model()}
+    flags = cpu_flags()
+    if flags:
+        info["cpu_flags"] = sorted(flags)
     return info

@@ -19,6 +19,17 @@ Conditions in `when` (all must hold; a list means "any of"):
 - asymmetric_padding: true / false; depthwise: true / false (conformance.capabilities.is_depthwise);
 - anisotropic_dilation: true / false (the spatial dims' dilations are not all equal).
 
+Machine conditions (conformance.machine), for bugs that live in one instruction set's kernels:
+- cpu_has = "avx512_bf16" or a list: the CPU has every flag (as /proc/cpuinfo spells them);
+- cpu_lacks = "avx512_bf16" or a list: the CPU has none of them;
+- tf_onednn = true / false: TensorFlow runs its oneDNN kernels in the implementation's process (its
+  declared `environment`, e.g. tensorflow.onednn_off's TF_ENABLE_ONEDNN_OPTS=0, over this one's);
+- tf_kernel = "onednn" / "eigen": the family of TensorFlow CPU kernels that takes the config's dtype
+  there (conformance.machine.tf_onednn_takes: float64 always Eigen; float16 Eigen without
+  AVX512-FP16; bfloat16 Eigen without AVX-512; every dtype Eigen where oneDNN is off);
+- versions = { torch = ">=2.13,<2.15" }: each installed distribution's version is in the range (a
+  distribution that is not installed fails the condition).
+
 A precision entry's `within_arithmetic` (e.g. {accumulation = "dtype", output = "dtype"}, "dtype"
 standing for the config's dtype) is its ceiling: the harness passes `fits(fields)`, built on
 conformance.ceilings.within_ceiling, and a diverging result is known only when that arithmetic
@@ -38,6 +49,7 @@ the file it came from (`source`), and an id defined twice is an error naming bot
 from __future__ import annotations
 
 import operator
+import os
 import re
 import tomllib
 from collections import Counter
@@ -45,6 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import machine
 from .ceilings import resolve_arithmetic
 from .config import ConvConfig
 
@@ -88,11 +101,13 @@ class KnownDivergence:
     source: str = ""  # the file the entry was read from
 
     def applies(self, implementation: str, op: str, device: str, config: ConvConfig,
-                precision: str = "default", rule: str | None = None) -> bool:
-        """rule: for an invalid call, the validity rule it breaks (a condition entries may name)."""
+                precision: str = "default", rule: str | None = None, environment: dict | None = None) -> bool:
+        """rule: for an invalid call, the validity rule it breaks (a condition entries may name);
+        environment: what the implementation's process adds to os.environ (for tf_onednn)."""
         if implementation not in self.implementations:
             return False
-        context = {"op": op, "device": device, "implementation": implementation, "precision": precision, "rule": rule}
+        context = {"op": op, "device": device, "implementation": implementation, "precision": precision, "rule": rule,
+                   "environment": environment}
         try:
             return all(_holds(name, want, config, context) for name, want in self.when.items())
         except (ArithmeticError, ValueError) as err:
@@ -151,7 +166,47 @@ def _relation(rest: str) -> tuple[str, str, str] | None:
     return None
 
 
+def _flags(name: str, want: Any) -> set[str]:
+    flags = [want] if isinstance(want, str) else want
+    if not isinstance(flags, list) or not flags or not all(isinstance(f, str) for f in flags):
+        raise KnownDivergenceError(f"{name} = {want!r}: give a CPU flag or a list of them, e.g. [\"avx512_bf16\"]")
+    return {f.lower() for f in flags}
+
+
+def _machine_holds(name: str, want: Any, config: ConvConfig, context: dict) -> bool:
+    """A machine condition (cpu_has, cpu_lacks, tf_onednn, tf_kernel, versions) on this machine."""
+    if name == "cpu_has":
+        return _flags(name, want) <= machine.cpu_flags()
+    if name == "cpu_lacks":
+        return not _flags(name, want) & machine.cpu_flags()
+    if name == "tf_onednn":
+        if not isinstance(want, bool):
+            raise KnownDivergenceError(f"tf_onednn = {want!r}: it must be true or false")
+        return machine.tf_onednn({**os.environ, **(context.get("environment") or {})}) == want
+    if name == "tf_kernel":
+        if want not in ("onednn", "eigen"):
+            raise KnownDivergenceError(f"tf_kernel = {want!r}: it must be \"onednn\" or \"eigen\"")
+        takes = machine.tf_onednn_takes(config.dtype, {**os.environ, **(context.get("environment") or {})})
+        return takes == (want == "onednn")
+    if not isinstance(want, dict) or not want:
+        raise KnownDivergenceError(f"versions = {want!r}: give a table such as {{ torch = \">=2.13,<2.15\" }}")
+    for distribution, specifier in want.items():
+        try:
+            machine.version_in("0", specifier)  # the specifier's syntax, whatever is installed
+        except (ValueError, AttributeError) as err:
+            raise KnownDivergenceError(f"versions.{distribution} = {specifier!r}: {err}") from None
+        installed = machine.library_version(distribution)
+        if installed is None or not machine.version_in(installed, specifier):
+            return False
+    return True
+
+
+_MACHINE = ("cpu_has", "cpu_lacks", "tf_onednn", "tf_kernel", "versions")
+
+
 def _holds(name: str, want: Any, config: ConvConfig, context: dict[str, str]) -> bool:
+    if name in _MACHINE:
+        return _machine_holds(name, want, config, context)
     if name.startswith(("any_", "all_")):
         quantifier, rest = (any if name.startswith("any_") else all), name[4:]
         relation = _relation(rest)
@@ -179,10 +234,24 @@ class KnownDivergences:
     precision: str = "default"  # the run's --precision, a condition entries may name
     matched: Counter = field(default_factory=Counter)      # examples whose config matched an entry's conditions
     reproduced: Counter = field(default_factory=Counter)   # ... and diverged as described
+    _environments: dict = field(default_factory=dict, repr=False)  # implementation spec -> its declared environment
+
+    def _environment(self, target) -> dict[str, str]:
+        """What the target implementation's process adds to os.environ (its declared `environment`)."""
+        spec = getattr(target, "spec", None) or target.implementation
+        if spec not in self._environments:
+            from .isolation import worker_environment
+
+            self._environments[spec] = worker_environment(spec)
+        return self._environments[spec]
+
+    def _applies(self, entry: KnownDivergence, target, config: ConvConfig, rule=None) -> bool:
+        return entry.applies(target.implementation, target.op, target.device, config, self.precision, rule,
+                             self._environment(target))
 
     def _match(self, target, config, check, status, kind, fits=None, rule=None) -> str | None:
         for entry in self.entries:
-            if entry.applies(target.implementation, target.op, target.device, config, self.precision, rule) \
+            if self._applies(entry, target, config, rule) \
                     and entry.reproduces(check, status, kind, fits):
                 self.reproduced[entry.id] += 1
                 return entry.id
@@ -208,7 +277,7 @@ class KnownDivergences:
         for entry in self.entries:
             if not {"crash", "timeout"} & set(entry.expected):
                 continue
-            if entry.applies(target.implementation, target.op, target.device, config, self.precision, rule) and any(
+            if self._applies(entry, target, config, rule) and any(
                     entry.reproduces(check, status, None) for status in ("crash", "timeout")):
                 return entry
         return None
@@ -216,7 +285,7 @@ class KnownDivergences:
     def observe(self, target, config: ConvConfig, rule: str | None = None) -> None:
         """Count an example for every entry whose conditions it meets (for "fixed upstream?")."""
         for entry in self.entries:
-            if entry.applies(target.implementation, target.op, target.device, config, self.precision, rule):
+            if self._applies(entry, target, config, rule):
                 self.matched[entry.id] += 1
 
     def status_record(self, run_id: str) -> dict:

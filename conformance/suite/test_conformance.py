@@ -161,7 +161,7 @@ def _run_gap_witnesses(harness, target, kind, capabilities: Capabilities, dtypes
         return []
     failures = []
     for gap in capabilities.framework_gaps(target.op, target.device, kind.name):
-        candidates = [d for d in dtypes if not gap.dtypes or d in gap.dtypes]
+        candidates = [d for d in dtypes if gap.holds_for(d)]
         if not candidates:
             continue
         dtype = "float32" if "float32" in candidates else candidates[0]

@@ -361,18 +361,19 @@ class KerasTensorFlowAdapter(KerasAdapter):
     backend = "tensorflow"
     environment = {"KERAS_BACKEND": "tensorflow"}
 
-    # TensorFlow's Eigen kernels (float16 and float64 on CPU; oneDNN takes float32 and bfloat16) refuse
+    # TensorFlow's Eigen kernels (machine="tf_eigen": float64, float16 without AVX512-FP16, bfloat16
+    # without AVX-512, every dtype where TF turns oneDNN off; conformance.machine) refuse
     # channels_first ordinary 1-d/2-d and every transposed channels_first call, and dilated transposed
     # calls. Measured on tensorflow-cpu 2.21.0 / keras 3.15.1 by calling every rank, op family,
-    # memory format and dilation 1-2 (2026-12-07); the witnesses re-check it in every run.
-    _EIGEN = ("float16", "float64")
+    # memory format and dilation 1-2 (2026-12-07, on an AVX-512 CPU and an AVX2-only one); the
+    # witnesses re-check it in every run.
     gaps = KerasAdapter.gaps + (
-        Gap("memory_format=strided", "TensorFlow's CPU kernels for float16/float64 take channels_last only "
-                                     "(the strided format is Keras's channels_first)",
-            refused_by="framework", message=r"only supports (the )?ND?HWC", dtypes=_EIGEN, devices=("cpu",),
+        Gap("memory_format=strided", "TensorFlow's Eigen CPU kernels take channels_last only (the strided "
+                                     "format is Keras's channels_first)",
+            refused_by="framework", message=r"only supports (the )?ND?HWC", machine="tf_eigen", devices=("cpu",),
             ops=("conv1d", "conv2d", *KerasAdapter._TRANSPOSED)),
-        Gap("dilation>1", "TensorFlow's CPU Conv*DBackpropInput for float16/float64 has no dilation",
-            refused_by="framework", message=r"not yet support dilation rates larger than 1", dtypes=_EIGEN,
+        Gap("dilation>1", "TensorFlow's Eigen CPU Conv*DBackpropInput has no dilation",
+            refused_by="framework", message=r"not yet support dilation rates larger than 1", machine="tf_eigen",
             devices=("cpu",), ops=KerasAdapter._TRANSPOSED),
     )
 

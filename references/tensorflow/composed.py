@@ -61,6 +61,7 @@ import numpy as np
 from conformance.arithmetic import Arithmetic, default_arithmetic
 from conformance.capabilities import TRANSPOSED_OPS, Gap
 from conformance.config import ConvConfig
+from conformance.machine import cpu_flags, tf_onednn
 from references._adapter import FrameworkAdapter
 
 __all__ = ["TensorFlowAdapter", "import_tensorflow", "gpu_unavailable_reason", "tf_device_name",
@@ -108,17 +109,10 @@ def channels_first(device: str) -> bool:
 
 
 def onednn_enabled() -> bool:
-    """TF's CPU oneDNN path: TF_ENABLE_ONEDNN_OPTS when it is set, else TF's own default, which
-    depends on the CPU (on where AVX-512 is, off on an AVX2-only x86: measured 2026-12-02), read
-    from TF itself (IsMklEnabled, which imports TensorFlow)."""
-    setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
-    if setting is not None and setting.strip():
-        return setting.strip().lower() not in ("0", "false")
-    try:
-        from tensorflow.python.util import _pywrap_util_port
-    except ImportError:  # not installed, or another layout: TF's documented x86 default
-        return True
-    return bool(_pywrap_util_port.IsMklEnabled())
+    """TF's CPU oneDNN path in this process: TF_ENABLE_ONEDNN_OPTS when it is set, else TensorFlow's own
+    default for this CPU (conformance.machine.tf_onednn: on with AVX512_VNNI, AVX512_BF16, AVX_VNNI or
+    AMX; off on an AVX2-only x86). Read without importing TensorFlow."""
+    return tf_onednn()
 
 
 def _gpu_has_tf32() -> bool:
@@ -148,18 +142,10 @@ def unexpressible(config: ConvConfig, name: str, device: str = "cpu", check: str
     return f"{name}: {gap.reason}" if gap else None
 
 
-def _cpu_has(flag: str) -> bool:
-    try:
-        with open("/proc/cpuinfo") as info:
-            return any(line.startswith("flags") and flag in line.split() for line in info)
-    except OSError:
-        return False
-
-
 def known_divergence(config: ConvConfig, device: str = "cpu") -> str | None:
     """An upstream TensorFlow bug this config hits (the adapter does not hide it), else None."""
     # oneDNN takes float16 too on CPUs with AVX512-FP16 (measured 2026-12-02), and then shows the bug.
-    dtypes = ("float32", "bfloat16", "float16") if _cpu_has("avx512_fp16") else ("float32", "bfloat16")
+    dtypes = ("float32", "bfloat16", "float16") if "avx512_fp16" in cpu_flags() else ("float32", "bfloat16")
     if device == "cpu" and config.batch == 0 and config.dtype in dtypes and onednn_enabled():
         return ("tensorflow (upstream): with oneDNN on, a float32/bfloat16 convolution of an empty batch "
                 "returns the input's shape instead of the output's (bias_add then raises 'Incompatible "
@@ -250,7 +236,8 @@ class TensorFlowAdapter(FrameworkAdapter):
             "tf.config.experimental.tensor_float_32_execution_enabled":
                 bool(tf.config.experimental.tensor_float_32_execution_enabled()),
             "adapter.precision": self.precision,
-            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (oneDNN on by default)"),
+            "TF_ENABLE_ONEDNN_OPTS": os.environ.get(
+                "TF_ENABLE_ONEDNN_OPTS", f"unset (oneDNN {'on' if tf_onednn() else 'off'} by default on this CPU)"),
             "data_format": "channels_first" if channels_first(device) else "channels_last",
             "tf.device": tf_device_name(device),
         }

@@ -305,7 +305,6 @@ def native_call(tf, config: ConvConfig, first: bool, x, f, b=None, *, depthwise:
 _ORDINARY = ("conv1d", "conv2d", "conv3d")
 _TRANSPOSED = ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
 _BACKWARD = ("gradient", "double_vjp", "determinism")  # the checks that call TF's backprop kernels
-_EIGEN_ONLY = ("float64", "float16")  # the dtypes oneDNN leaves to TF's own (Eigen) CPU kernels here
 _DILATION = "support dilation rates larger than 1"
 _GROUPED = "Gradients for grouped convolutions are not supported"
 _STRIDED_DILATION = r"strides > 1. not supported in conjunction with .dilation_rate > 1"
@@ -314,8 +313,10 @@ _STRIDED_DILATION = r"strides > 1. not supported in conjunction with .dilation_r
 def cpu_gaps(onednn: bool) -> tuple[Gap, ...]:
     """TensorFlow's own refusals of valid calls on CPU, measured by calling (tensorflow 2.21; each
     gap's witness keeps checking it). With oneDNN on, its float32 and bfloat16 kernels compute some of
-    what TF's own kernels refuse: those gaps then hold for float64 and float16 only."""
-    eigen = _EIGEN_ONLY if onednn else ()
+    what TF's own kernels refuse: those gaps then hold only for the dtypes that go to TF's own (Eigen)
+    kernels on this machine (machine="tf_eigen": float64, float16 without AVX512-FP16, bfloat16
+    without AVX-512, every dtype on a CPU where TF turns oneDNN off; conformance.machine)."""
+    eigen = "tf_eigen" if onednn else ""
     return (
         # 2-d takes tf.nn.conv2d, which runs it (forward; gradients: conv2d_backprop_gaps).
         Gap("stride>1 and dilation>1", "tf.nn.convolution refuses strides > 1 together with dilation_rate > 1",
@@ -323,26 +324,26 @@ def cpu_gaps(onednn: bool) -> tuple[Gap, ...]:
         Gap("dilation>1", "TF's CPU Conv2DBackpropInput (a transposed forward is one) refuses dilation > 1",
             refused_by="framework", message=_DILATION, ops=("conv_transpose2d",)),
         Gap("dilation>1", "TF's CPU Conv*DBackpropInput (a transposed forward is one) refuses dilation > 1",
-            refused_by="framework", message=_DILATION, ops=("conv_transpose1d", "conv_transpose3d"), dtypes=eigen),
+            refused_by="framework", message=_DILATION, ops=("conv_transpose1d", "conv_transpose3d"), machine=eigen),
         Gap("dilation>1 and explicit padding", "TF's Conv2DBackpropInput with explicit paddings refuses dilation > 1",
             refused_by="framework", message=_DILATION, ops=("conv2d",), checks=_BACKWARD),
         Gap("groups>1", "Gradients for grouped convolutions are not supported on CPU", refused_by="framework",
-            message=_GROUPED, ops=("conv1d",), checks=_BACKWARD, dtypes=eigen),
+            message=_GROUPED, ops=("conv1d",), checks=_BACKWARD, machine=eigen),
         # 2-d depthwise calls take tf.nn.depthwise_conv2d, whose gradients TF computes.
         Gap("groups>1 and not depthwise", "Gradients for grouped convolutions are not supported on CPU",
-            refused_by="framework", message=_GROUPED, ops=("conv2d",), checks=_BACKWARD, dtypes=eigen),
+            refused_by="framework", message=_GROUPED, ops=("conv2d",), checks=_BACKWARD, machine=eigen),
         Gap("groups>1 and not depthwise and explicit padding", "Gradients for grouped convolutions with explicit "
                                                                "paddings are not supported on CPU (oneDNN takes "
                                                                "only the unpadded ones)",
             refused_by="framework", message=_GROUPED, ops=("conv2d",), checks=_BACKWARD),
         Gap("groups>1", "Gradients for grouped convolutions are not supported on CPU (a transposed forward is one)",
-            refused_by="framework", message=_GROUPED, ops=("conv_transpose1d",), dtypes=eigen),
+            refused_by="framework", message=_GROUPED, ops=("conv_transpose1d",), machine=eigen),
         Gap("groups>1", "Gradients for grouped convolutions are not supported on CPU (a transposed forward is one)",
             refused_by="framework", message=_GROUPED, ops=("conv_transpose2d",)),
         Gap("groups>1", "TF has no grouped Conv3D on CPU", refused_by="framework",
             message="|".join(GROUPING_REFUSALS), ops=("conv3d", "conv_transpose3d")),
         Gap("in_channels=0", "TF's CPU kernels refuse a filter of depth 0", refused_by="framework",
-            message="|".join(REFUSALS[5:]), ops=_ORDINARY, dtypes=eigen),
+            message="|".join(REFUSALS[5:]), ops=_ORDINARY, machine=eigen),
         Gap("output_padding-hi>=stride", "conv_transpose's 'VALID' output reaches at most stride - 1 past the full "
                                          "size: TF's size check refuses output_padding beyond hi + stride - 1",
             refused_by="framework", message="|".join(SIZE_REFUSALS), ops=_TRANSPOSED),
@@ -360,7 +361,7 @@ def conv2d_backprop_gaps(onednn: bool) -> tuple[Gap, ...]:
     return (Gap("stride>1 and dilation>1", "TF's CPU Conv2DBackpropInput refuses dilation > 1 (tf.nn.conv2d, the "
                                            "2-d call that takes strides > 1 together with dilations > 1)",
                 refused_by="framework", message=_DILATION, ops=("conv2d",), checks=_BACKWARD,
-                dtypes=_EIGEN_ONLY if onednn else ()),)
+                machine="tf_eigen" if onednn else ""),)
 
 
 CPU_GAPS = cpu_gaps(onednn=True)
