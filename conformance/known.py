@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import operator
 import os
+import signal as signal_module
 import re
 import tomllib
 from collections import Counter
@@ -99,6 +100,11 @@ class KnownDivergence:
     draft: str = ""   # a drafted upstream report, e.g. "docs/upstream/KD-002.md", until `upstream` links it
     upstream_status: str = ""  # what the upstream thread says: "open", "fixed in 2.14", "unknown"
     source: str = ""  # the file the entry was read from
+    # The signature of an error or crash entry: a regular expression its text must contain (searched
+    # case-insensitively in "ExceptionType: message", or in a crash's exit line and stderr tail), and
+    # the signal a crash dies of ("SIGABRT"). Another error, or another signal, in the region is a finding.
+    message: str = ""
+    signal: str = ""
 
     def applies(self, implementation: str, op: str, device: str, config: ConvConfig,
                 precision: str = "default", rule: str | None = None, environment: dict | None = None) -> bool:
@@ -115,17 +121,51 @@ class KnownDivergence:
                 raise
             return False  # a property of an invalid config that cannot be computed: no match
 
-    def reproduces(self, check: str, status: str, kind: str | None, fits=None) -> bool:
-        """fits(within_arithmetic) -> bool is asked only of a precision entry; without it such an entry never matches."""
-        if status not in self.expected:
-            return False
-        if self.within_arithmetic is not None and (fits is None or not fits(self.within_arithmetic)):
-            return False
-        if self.checks and check not in self.checks and not (check == "gradient" and "gradient" in self.checks):
-            return False
+    def reproduces(self, check: str, status: str, kind: str | None, fits=None, text: str | None = None,
+                   returncode: int | None = None) -> bool:
+        """fits(within_arithmetic) -> bool is asked only of a precision entry; without it such an entry
+        never matches. text / returncode: an error's or crash's text and exit status, for the signature."""
+        return self.covers(check) and self.difference(check, status, kind, fits, text, returncode) is None
+
+    def covers(self, check: str) -> bool:
+        """Whether the entry is about check (result) `check` at all."""
         if check == "invalid_call" and "invalid_call" not in self.checks:
             return False  # accepting an invalid call is filed explicitly, never by an entry about values
-        return self.kind is None or kind == self.kind
+        return not self.checks or check in self.checks
+
+    def difference(self, check: str, status: str, kind: str | None, fits=None, text: str | None = None,
+                   returncode: int | None = None) -> str | None:
+        """How a result of a check the entry covers differs from its signature, in words, or None when
+        it is the entry's divergence. Used for the finding "inside KD-018's region, but ..."."""
+        if status not in self.expected:
+            return f"a {status}, where {self.id} expects {' or '.join(self.expected)}"
+        if self.within_arithmetic is not None and status == "mismatch" and (fits is None or not fits(self.within_arithmetic)):
+            arithmetic = ", ".join(f"{k} {v}" for k, v in self.within_arithmetic.items())
+            return f"an error beyond {self.id}'s ceiling (what {arithmetic} explains)"
+        if self.kind is not None and status == "mismatch" and kind != self.kind:
+            return f"a {kind} mismatch, where {self.id} expects a {self.kind} mismatch"
+        if self.message and status in ("error", "crash", "timeout") and text is not None \
+                and re.search(self.message, text, re.IGNORECASE) is None:
+            return f"a different {status}: {self.id} expects /{self.message}/, got {_first_line(text)[:200]!r}"
+        if self.signal and status == "crash" and returncode is not None and returncode != -_SIGNALS[self.signal]:
+            return f"a different crash: {self.id} expects {self.signal}, got {_describe_returncode(returncode)}"
+        return None
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+_SIGNALS = {item.name: int(item.value) for item in signal_module.Signals}
+
+
+def _describe_returncode(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return signal_module.Signals(-returncode).name
+        except ValueError:
+            return f"signal {-returncode}"
+    return f"exit status {returncode}"
 
 
 def _value(name: str, config: ConvConfig, context: dict[str, str]) -> Any:
@@ -249,10 +289,11 @@ class KnownDivergences:
         return entry.applies(target.implementation, target.op, target.device, config, self.precision, rule,
                              self._environment(target))
 
-    def _match(self, target, config, check, status, kind, fits=None, rule=None) -> str | None:
+    def _match(self, target, config, check, status, kind, fits=None, rule=None, text=None,
+               returncode=None) -> str | None:
         for entry in self.entries:
             if self._applies(entry, target, config, rule) \
-                    and entry.reproduces(check, status, kind, fits):
+                    and entry.reproduces(check, status, kind, fits, text, returncode):
                 self.reproduced[entry.id] += 1
                 return entry.id
         return None
@@ -268,8 +309,21 @@ class KnownDivergences:
 
     def match_event(self, target, config: ConvConfig, record: dict, rule: str | None = None) -> str | None:
         """The id of the entry this crash/error/timeout reproduces, or None; `rule` is the validity
-        rule an invalid call breaks (an entry's `when = { rule = ... }` matches on it)."""
-        return self._match(target, config, record["check"], record["status"], None, rule=rule)
+        rule an invalid call breaks (an entry's `when = { rule = ... }` matches on it). record:
+        {"check", "status", and for the signature "message" (the error's or crash's text) and "returncode"}."""
+        return self._match(target, config, record["check"], record["status"], None, rule=rule,
+                           text=record.get("message"), returncode=record.get("returncode"))
+
+    def near_miss(self, target, config: ConvConfig, check: str, status: str, kind: str | None = None, fits=None,
+                  rule: str | None = None, text: str | None = None, returncode: int | None = None) -> str | None:
+        """For a failure no entry reproduces: "inside KD-018's region, but a different error: ..." when an
+        entry's region holds the call and the check, naming how the result differs from its signature."""
+        for entry in self.entries:
+            if entry.covers(check) and self._applies(entry, target, config, rule):
+                why = entry.difference(check, status, kind, fits, text, returncode)
+                if why is not None:
+                    return f"inside {entry.id}'s region ({entry.summary[:120]}), but {why}"
+        return None
 
     def crash_entry(self, target, config: ConvConfig, check: str, rule: str | None = None) -> KnownDivergence | None:
         """The entry, if any, that expects this call to crash or hang (it applies to the config and
@@ -395,6 +449,7 @@ def load_known_divergences(path: str | Path = DEFAULT_PATH, *, require_upstream:
                 ConvConfig.from_dict(minimal)
             except ValueError as err:
                 raise KnownDivergenceError(f"{where}: minimal_config is invalid: {err}") from None
+        _check_signature(raw, where, expected)
         within = raw.get("within_arithmetic")
         if raw["classification"] == "precision" and within is None:
             raise KnownDivergenceError(
@@ -414,9 +469,29 @@ def load_known_divergences(path: str | Path = DEFAULT_PATH, *, require_upstream:
             reproducer=raw.get("reproducer", ""), minimal_config=minimal, who_is_right=raw.get("who_is_right", ""),
             within_arithmetic=within, min_matches=int(raw.get("min_matches", 1)),
             draft=_text(raw, "draft", where), upstream_status=_text(raw, "upstream_status", where), source=str(path),
+            message=_text(raw, "message", where), signal=_text(raw, "signal", where),
         ))
         _check_conditions(entries[-1], where)
     return KnownDivergences(entries)
+
+
+def _check_signature(raw: dict, where: str, expected: tuple[str, ...]) -> None:
+    """`message` must be a regular expression and `signal` a signal's name, each on an entry that expects
+    what it describes."""
+    message, signal = raw.get("message", ""), raw.get("signal", "")
+    if message:
+        if not set(expected) & {"error", "crash", "timeout"}:
+            raise KnownDivergenceError(f"{where}: message = {message!r} describes an error, but the entry expects "
+                                       f"{list(expected)}; remove it or expect \"error\"")
+        try:
+            re.compile(str(message))
+        except re.error as err:
+            raise KnownDivergenceError(f"{where}: message = {message!r} is not a regular expression: {err}") from None
+    if signal:
+        if signal not in _SIGNALS:
+            raise KnownDivergenceError(f"{where}: signal = {signal!r} is not a signal's name (SIGABRT, SIGSEGV, ...)")
+        if "crash" not in expected:
+            raise KnownDivergenceError(f"{where}: signal = {signal!r}, but the entry does not expect \"crash\"")
 
 
 _PROBE = ConvConfig(ndim=1, in_size=4, kernel=2)  # any valid config: every condition must be computable on it

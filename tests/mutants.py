@@ -187,6 +187,21 @@ def _crash_on_stride_3(c, y, x, w, b):
     return y
 
 
+def _crash_on_stride_3_wrong_on_stride_2(c, y, x, w, b):
+    """Two bugs in one region: aborts at stride >= 3, and returns the output doubled at stride 2."""
+    y = _crash_on_stride_3(c, y, x, w, b)
+    return y * 2 if max(c.stride) == 2 else y
+
+
+def _raise_on_stride_2_or_3(c, y, x, w, b):
+    """Two different errors: 'stride 3 unsupported' at stride 3, an IndexError at stride 2."""
+    if max(c.stride) == 3:
+        raise RuntimeError("planted: stride 3 is unsupported")
+    if max(c.stride) == 2:
+        raise IndexError("planted: index 7 is out of bounds")
+    return y
+
+
 def _hang_on_dilation_3(c, y, x, w, b):
     if 3 in c.dilation:
         time.sleep(3600)
@@ -286,6 +301,16 @@ def correct():
 def crashes_on_stride_3():
     return Mutant("crashes_on_stride_3", forward_change=_crash_on_stride_3,
                   description="aborts the process whenever a stride is 3 or more")
+
+
+def crashes_on_stride_3_wrong_on_stride_2():
+    return Mutant("crashes_on_stride_3_wrong_on_stride_2", forward_change=_crash_on_stride_3_wrong_on_stride_2,
+                  description="aborts at stride 3 or more, and doubles the output at stride 2 (a second bug)")
+
+
+def raises_on_stride_2_or_3():
+    return Mutant("raises_on_stride_2_or_3", forward_change=_raise_on_stride_2_or_3,
+                  description="raises RuntimeError at stride 3 and IndexError at stride 2 (a second bug)")
 
 
 def hangs_on_dilation_3():

@@ -337,3 +337,70 @@ def test_the_schema_document_lists_every_invalid_rule():
     text = (Path(__file__).resolve().parent.parent / "docs" / "KNOWN_DIVERGENCES.md").read_text(encoding="utf-8")
     missing = [rule for rule in INVALID_RULES if f"`{rule}`" not in text]
     assert not missing, f"docs/KNOWN_DIVERGENCES.md does not name the invalid rules {missing}"
+
+
+# ---- signatures: a result inside an entry's region that is not its bug is a finding (#33) ----------------
+
+
+@pytest.mark.parametrize("check, verdict, fits, expected", [
+    pytest.param("grad_weight", MISMATCH, False, "an error beyond KD-T1's ceiling", id="beyond-the-ceiling"),
+    pytest.param("grad_weight", Verdict("mismatch", "shape", {}), True, "a shape mismatch, where KD-T1 expects a value",
+                 id="another-kind"),
+    pytest.param("grad_weight", MISMATCH, True, None, id="its-own-bug-is-no-near-miss"),
+    pytest.param("grad_input", MISMATCH, False, None, id="a-check-the-entry-is-not-about"),
+])
+def test_a_mismatch_inside_a_region_that_is_not_its_bug_names_the_entry(known, check, verdict, fits, expected):
+    target = Target("conv2d", "torch", "cpu", "torch")
+    assert known.match(target, cfg(), check, verdict, lambda arithmetic: fits) is None or expected is None
+    miss = known.near_miss(target, cfg(), check, verdict.status, verdict.kind, lambda arithmetic: fits)
+    if expected is None:
+        assert miss is None
+    else:
+        assert miss.startswith("inside KD-T1's region (half weight gradients rounded), but ") and expected in miss
+
+
+SIGNED = """
+[[divergence]]
+id = "KD-S1"
+implementations = ["jax"]
+summary = "aborts in the simplifier"
+classification = "bug"
+expected = ["crash"]
+signal = "SIGABRT"
+message = "Window dimensions do not match"
+upstream = "u"
+"""
+
+
+@pytest.mark.parametrize("text, returncode, reproduces, why", [
+    pytest.param("jax crashed: SIGABRT\nCheck failed: Window dimensions do not match RHS shape", -6, True, None,
+                 id="its-signature"),
+    pytest.param("jax crashed: SIGSEGV\nSegmentation fault", -11, False, "expects /Window dimensions", id="another-text"),
+    pytest.param("jax crashed\nCheck failed: Window dimensions do not match RHS shape", -11, False, "expects SIGABRT, got SIGSEGV",
+                 id="another-signal"),
+])
+def test_a_crash_entry_matches_its_signal_and_text_only(tmp_path, text, returncode, reproduces, why):
+    path = tmp_path / "signed.toml"
+    path.write_text(SIGNED)
+    known = load_known_divergences(path)
+    target = Target("conv2d", "jax", "cpu", "jax")
+    event = {"check": "gradient", "status": "crash", "message": text, "returncode": returncode}
+    assert (known.match_event(target, cfg(), event) == "KD-S1") is reproduces
+    miss = known.near_miss(target, cfg(), "gradient", "crash", text=text, returncode=returncode)
+    assert (miss is None) is reproduces
+    if why:
+        assert why in miss
+
+
+@pytest.mark.parametrize("lines, message", [
+    pytest.param('expected = "mismatch"\nmessage = "x"', "describes an error", id="message-on-a-mismatch-entry"),
+    pytest.param('expected = "error"\nmessage = "("', "not a regular expression", id="bad-regex"),
+    pytest.param('expected = "crash"\nsignal = "SIGKABOOM"', "not a signal's name", id="bad-signal"),
+    pytest.param('expected = "error"\nsignal = "SIGABRT"', 'does not expect "crash"', id="signal-without-crash"),
+])
+def test_malformed_signatures_fail_at_load(tmp_path, lines, message):
+    path = tmp_path / "mine.toml"
+    path.write_text(f'[[divergence]]\nid = "MY-1"\nimplementations = ["mine"]\nsummary = "s"\n'
+                    f'classification = "bug"\nupstream = "u"\n{lines}\n')
+    with pytest.raises(KnownDivergenceError, match=rf"MY-1.*{message}"):
+        load_known_divergences(path)
