@@ -58,6 +58,8 @@ def run_report(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write {args.output}: {err.strerror or err}") from None
     print(summary.line())
     print(f"verdict: {summary.verdict_text}")
+    if summary.breakdown:
+        print(f"besides what passed: {summary.breakdown}")
     if diff is None:
         return 0
     for line in diff.lines():

@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import platform
+import re
 import shlex
 import time
 import traceback
@@ -308,9 +309,10 @@ class Harness:
         """
         kind = check_kind(kind) if isinstance(kind, str) else kind
         tally = self._tallies.setdefault(test_id, _TestTally(kind=kind.name))
-        if self.known is not None:
-            self.known.observe(target, case.config, getattr(case, "rule", None))
         outcome = self._evaluate(target, kind, case, test_id, phase, witness)
+        if self.known is not None and not _presumed(outcome):
+            self.known.observe(target, case.config, getattr(case, "rule", None), (kind.name, *kind.results),
+                               frozenset(r.known_id for r in outcome.records if r.known_id))
         tally.call_seconds += next((r.seconds for r in outcome.records if r.seconds is not None), 0.0)
         for record in outcome.records:
             record.example = example
@@ -555,10 +557,9 @@ class Harness:
         call = f"[{target.implementation} {case.config} on {target.device}]"
         check = kind.name
         if isinstance(err, ImplementationCrashed):
-            tail = err.stderr_tail.strip().splitlines()[-12:]
             record = CheckRecord(**base, check=check, status=CRASH,
                                  message=f"{target.implementation} crashed: {describe_exit(err.returncode)} {call}",
-                                 detail="\n".join(tail), returncode=err.returncode)
+                                 detail=_crash_detail(err.stderr_tail), returncode=err.returncode)
         elif isinstance(err, ImplementationTimeout):
             self._hung_tests.add(test_id)
             record = CheckRecord(**base, check=check, status=TIMEOUT, message=f"{target.implementation} hung: {err} {call}")
@@ -739,6 +740,24 @@ def run_header(run_id: str, worker: str, **fields: Any) -> RunRecord:
     return RunRecord(run_id=run_id, worker=worker,
                      started=datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
                      pid=os.getpid(), versions=versions, platform=platform_info(), **fields)
+
+
+# A native abort's cause is a line near the top of its stderr (glog's "F1207 ... Check failed: ...",
+# "Fatal Python error"), above a stack trace longer than the tail a record keeps.
+_FATAL_LINE = re.compile(r"^F\d{4} |Check failed|Fatal Python error|Segmentation fault|Floating point exception")
+
+
+def _presumed(outcome: Outcome) -> bool:
+    """Whether the call was not made: a known crash presumed (Harness._presumed_known_crash)."""
+    return any((r.reason or "").startswith("not called: ") for r in outcome.records)
+
+
+def _crash_detail(stderr: str, tail: int = 12, causes: int = 3) -> str:
+    """What a crash record keeps of the worker's stderr: its first few fatal lines (what a known
+    entry's `message` names), then its last `tail` lines."""
+    lines = stderr.strip().splitlines()
+    fatal = [line for line in lines[:-tail] if _FATAL_LINE.search(line)][:causes]
+    return "\n".join(fatal + (["..."] if fatal else []) + lines[-tail:])
 
 
 def platform_info() -> dict[str, Any]:

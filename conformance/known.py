@@ -50,8 +50,8 @@ from __future__ import annotations
 
 import operator
 import os
-import signal as signal_module
 import re
+import signal as signal_module
 import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -63,7 +63,7 @@ from .ceilings import resolve_arithmetic
 from .config import ConvConfig
 
 __all__ = ["KnownDivergence", "KnownDivergences", "load_known_divergences", "merge_known", "DEFAULT_PATH",
-           "KnownDivergenceError", "is_upstream_url"]
+           "KnownDivergenceError", "is_upstream_url", "entry_state", "OVER_WIDE_HIT_RATE"]
 
 DEFAULT_PATH = Path(__file__).with_name("known_divergences.toml")
 REPO_ROOT = DEFAULT_PATH.parents[1]  # where the built-in entries' drafts (docs/upstream/...) live
@@ -273,7 +273,8 @@ class KnownDivergences:
     entries: list[KnownDivergence]
     precision: str = "default"  # the run's --precision, a condition entries may name
     matched: Counter = field(default_factory=Counter)      # examples whose config matched an entry's conditions
-    reproduced: Counter = field(default_factory=Counter)   # ... and diverged as described
+    reproduced: Counter = field(default_factory=Counter)   # ... and diverged as described (per result)
+    hits: Counter = field(default_factory=Counter)         # examples matched that reproduced it (hit rate: hits / matched)
     _environments: dict = field(default_factory=dict, repr=False)  # implementation spec -> its declared environment
 
     def _environment(self, target) -> dict[str, str]:
@@ -336,31 +337,49 @@ class KnownDivergences:
                 return entry
         return None
 
-    def observe(self, target, config: ConvConfig, rule: str | None = None) -> None:
-        """Count an example for every entry whose conditions it meets (for "fixed upstream?")."""
+    def observe(self, target, config: ConvConfig, rule: str | None = None, checks: tuple[str, ...] = (),
+                reproduced: frozenset[str] = frozenset()) -> None:
+        """Count an example (one call made) for every entry whose conditions it meets and that is about one
+        of its `checks` (results and check kind; all when empty), and a hit for each entry in `reproduced`
+        (the ids its results were recorded known for): an entry's hit rate is hits / matched."""
         for entry in self.entries:
-            if self._applies(entry, target, config, rule):
+            if (not checks or any(entry.covers(c) for c in checks)) and self._applies(entry, target, config, rule):
                 self.matched[entry.id] += 1
+                self.hits[entry.id] += entry.id in reproduced
 
     def status_record(self, run_id: str) -> dict:
         rows = []
         for entry in self.entries:
-            matched, reproduced = self.matched[entry.id], self.reproduced[entry.id]
-            if matched == 0:
-                state = "matched nothing collected"
-            elif reproduced == 0 and matched < entry.min_matches:
-                state = f"not reproduced in {matched} matching examples (too few to tell; it needs {entry.min_matches})"
-            elif reproduced == 0:
-                state = "fixed upstream?"
-            else:
-                state = "reproduced"
+            matched, reproduced, hits = self.matched[entry.id], self.reproduced[entry.id], self.hits[entry.id]
+            state = entry_state(matched, reproduced, hits, entry.min_matches)
             # The keys are the fields of conformance.records.KnownDivergenceState, no more, no less.
             rows.append({"id": entry.id, "implementations": list(entry.implementations), "summary": entry.summary,
                          "classification": entry.classification, "upstream": entry.upstream,
-                         "draft": entry.draft, "matched": matched, "reproduced": reproduced, "state": state,
+                         "draft": entry.draft, "matched": matched, "reproduced": reproduced, "hits": hits,
+                         "state": state,
                          "min_matches": entry.min_matches, "reproducer": entry.reproducer,
                          "source": entry.source})
         return {"type": "known_divergences", "run_id": run_id, "entries": rows}
+
+
+# An entry whose region mostly passes is wider than its bug: below this hit rate (examples in its region
+# that reproduced it, over those that reached it), with at least OVER_WIDE_MIN_MATCHES of them, its
+# state says "over-wide?". Half: "most of the examples that reach it" must be its bug (issue #33).
+OVER_WIDE_HIT_RATE = 0.5
+OVER_WIDE_MIN_MATCHES = 20
+
+
+def entry_state(matched: int, reproduced: int, hits: int, min_matches: int = 1) -> str:
+    """An entry's state in one run, from its counts (the writer's and the report's one rule)."""
+    if matched == 0:
+        return "matched nothing collected"
+    if reproduced == 0 and matched < min_matches:
+        return f"not reproduced in {matched} matching examples (too few to tell; it needs {min_matches})"
+    if reproduced == 0:
+        return "fixed upstream?"
+    if matched >= max(OVER_WIDE_MIN_MATCHES, min_matches) and hits < OVER_WIDE_HIT_RATE * matched:
+        return f"over-wide? (reproduced in {hits} of {matched} examples in its region)"
+    return "reproduced"
 
 
 def merge_known(*collections: KnownDivergences) -> KnownDivergences:
@@ -380,6 +399,7 @@ def merge_known(*collections: KnownDivergences) -> KnownDivergences:
     for collection in collections:
         merged.matched.update(collection.matched)
         merged.reproduced.update(collection.reproduced)
+        merged.hits.update(collection.hits)
     return merged
 
 

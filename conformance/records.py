@@ -229,8 +229,9 @@ class KnownDivergenceState:
     classification: str = ""
     upstream: str = ""
     draft: str = ""
-    matched: int = 0
-    reproduced: int = 0
+    matched: int = 0      # examples (calls made) in its region, for the checks it is about
+    reproduced: int = 0   # results recorded known for it
+    hits: int = 0         # examples in its region that reproduced it: hit rate = hits / matched
     state: str = ""
     min_matches: int = 1
     reproducer: str = ""

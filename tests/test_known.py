@@ -404,3 +404,31 @@ def test_malformed_signatures_fail_at_load(tmp_path, lines, message):
                     f'classification = "bug"\nupstream = "u"\n{lines}\n')
     with pytest.raises(KnownDivergenceError, match=rf"MY-1.*{message}"):
         load_known_divergences(path)
+
+
+# ---- hit rates: an entry whose region mostly passes is flagged over-wide (#33) ---------------------------
+
+
+@pytest.mark.parametrize("hits, state", [
+    pytest.param(5, "over-wide? (reproduced in 5 of 30 examples in its region)", id="mostly-passing-region"),
+    pytest.param(20, "reproduced", id="mostly-its-bug"),
+    pytest.param(0, "fixed upstream?", id="never"),
+])
+def test_an_entrys_hit_rate_decides_over_wide(known, hits, state):
+    target = Target("conv2d", "torch", "cpu", "torch")
+    for n in range(30):
+        reproduced = frozenset({"KD-T1"}) if n < hits else frozenset()
+        if reproduced:
+            known.reproduced["KD-T1"] += 1
+        known.observe(target, cfg(), None, ("gradient", "grad_input", "grad_weight"), reproduced)
+    row = next(r for r in known.status_record("run")["entries"] if r["id"] == "KD-T1")
+    assert (row["matched"], row["hits"], row["state"]) == (30, hits, state)
+
+
+def test_an_example_counts_for_an_entry_only_for_the_checks_it_is_about(known):
+    """KD-T1 is about grad_weight: a forward example in its region is not one of its examples."""
+    target = Target("conv2d", "torch", "cpu", "torch")
+    known.observe(target, cfg(), None, ("forward",))
+    assert known.matched["KD-T1"] == 0
+    known.observe(target, cfg(), None, ("gradient", "grad_input", "grad_weight", "grad_bias"))
+    assert known.matched["KD-T1"] == 1

@@ -178,6 +178,15 @@ def test_verdict(statuses, verdict_state, text):
     assert (verdict["state"], verdict["text"]) == (verdict_state, text)
 
 
+def test_the_headline_separates_known_per_entry_and_unsupported_from_what_passed():
+    records = [check(status="pass"), check(status="known", known_id="KD-002"), check(status="known", known_id="KD-002"),
+               check(status="known", known_id="KD-035"), check(status="unsupported")]
+    verdict = model_of(records)["verdict"]
+    assert verdict["text"] == "all 1 checks passed"
+    assert verdict["breakdown"] == "3 known (KD-002 2, KD-035 1); 1 declared unsupported or not called"
+    assert model_of([check(status="pass")])["verdict"]["breakdown"] == ""
+
+
 # run_end's tests_failed is pytest's count of failed reports: those no failing check explains are errors.
 @pytest.mark.parametrize("records, verdict_state, text, errors", [
     pytest.param([run_end_record(exitstatus=1, tests_failed=4)], "fail", "the run errored: 4 errors, no checks ran", 4,

@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from ..coverage import FEATURES, features_of
+from ..known import entry_state
 from ..records import CheckRecord, ImplementationRecord, KnownDivergencesRecord, ReadResult, RunEndRecord, RunRecord, SummaryRecord
 from ..vocabulary import FAILING_STATUSES, KNOWN, PASS, STATUSES, UNSUPPORTED, op_family
 from .capabilities import declared_gap_rows
@@ -70,7 +71,8 @@ def build_model(read_result: ReadResult, *, title: str | None = None, sources: I
         "n_records": len(records),
         "n_check_records": len(checks),
         "run": run_info(by_type[RunRecord], by_type[RunEndRecord], records),
-        "verdict": _verdict(cells, findings, _errors(checks, summaries, by_type[RunEndRecord])),
+        "verdict": _verdict(cells, findings, _errors(checks, summaries, by_type[RunEndRecord]),
+                            Counter(c.known_id for c in checks if c.status == KNOWN and c.known_id)),
         "matrix": matrix,
         "findings": findings,
         "capabilities": _capabilities(cells),
@@ -253,8 +255,22 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'s' * (n != 1)}"
 
 
-def _verdict(cells: dict[tuple, _Cell], findings: list[dict], errors: int = 0) -> dict[str, Any]:
-    """The headline. Errors (see _errors) make it failing whatever the checks said: pytest exited 1."""
+def _breakdown(totals: Counter, known_ids: Counter) -> str:
+    """The headline's second line: what was known (per entry) and declared unsupported, apart from what passed."""
+    parts = []
+    if totals[KNOWN]:
+        entries = ", ".join(f"{kid} {n:,}" for kid, n in sorted(known_ids.items()))
+        parts.append(f"{totals[KNOWN]:,} known ({entries})" if entries else f"{totals[KNOWN]:,} known")
+    if totals[UNSUPPORTED]:
+        parts.append(f"{totals[UNSUPPORTED]:,} declared unsupported or not called")
+    return "; ".join(parts)
+
+
+def _verdict(cells: dict[tuple, _Cell], findings: list[dict], errors: int = 0,
+             known_ids: Counter | None = None) -> dict[str, Any]:
+    """The headline. Errors (see _errors) make it failing whatever the checks said: pytest exited 1.
+    known_ids: check records per known entry id, for the breakdown beside it."""
+    known_ids = known_ids or Counter()
     totals: Counter = Counter()
     for cell in cells.values():
         totals.update(cell.counts)
@@ -280,6 +296,7 @@ def _verdict(cells: dict[tuple, _Cell], findings: list[dict], errors: int = 0) -
     return {
         "state": state,
         "text": text,
+        "breakdown": _breakdown(totals, known_ids),
         "n_checks": n_checks,
         "failing_checks": failing_checks,
         "n_errors": errors,
@@ -302,21 +319,16 @@ def _known_divergences(status_records: list[KnownDivergencesRecord]) -> list[dic
             if entry is None:
                 merged[str(row.id)] = entry = {
                     "id": str(row.id), "implementations": [str(i) for i in row.implementations or []],
-                    "min_matches": _int(row.min_matches) or 1, "matched": 0, "reproduced": 0,
+                    "min_matches": _int(row.min_matches) or 1, "matched": 0, "reproduced": 0, "hits": 0,
                     **dict.fromkeys(_KNOWN_TEXT_FIELDS, "")}
             for name in _KNOWN_TEXT_FIELDS:  # the first process that says it wins
                 entry[name] = entry[name] or str(getattr(row, name) or "")
             entry["matched"] += _int(row.matched)
             entry["reproduced"] += _int(row.reproduced)
+            entry["hits"] += _int(row.hits)
     for entry in merged.values():
-        if entry["reproduced"]:
-            entry["state"] = "reproduced"
-        elif not entry["matched"]:
-            entry["state"] = "matched nothing in this run"
-        elif entry["matched"] < entry["min_matches"]:
-            entry["state"] = f"not reproduced in {entry['matched']} matching examples (too few to tell)"
-        else:
-            entry["state"] = "fixed upstream?"
+        entry["state"] = entry_state(entry["matched"], entry["reproduced"], entry["hits"], entry["min_matches"])
+        entry["hit_rate"] = f"{entry['hits'] / entry['matched']:.0%}" if entry["matched"] else "—"
         entry["upstream_link"] = _upstream_link(entry)
     return sorted(merged.values(), key=lambda e: e["id"])
 

@@ -63,6 +63,8 @@ class ReportPlugin:
                 terminalreporter.write_sep("-", "conformance report")
                 terminalreporter.write_line(f"conformance report: {self.summary.out_path}")
                 terminalreporter.write_line(f"verdict: {self.summary.verdict_text}", **_markup(self.summary.verdict_state))
+                if self.summary.breakdown:
+                    terminalreporter.write_line(f"besides what passed: {self.summary.breakdown}")
                 if self.summary.n_malformed:
                     terminalreporter.write_line(f"({self.summary.n_malformed} malformed lines skipped)")
             elif self.problem:

@@ -44,6 +44,7 @@ class ReportSummary:
     n_findings: int
     page_bytes: int
     render_seconds: float
+    breakdown: str = ""  # what was known (per entry) and declared unsupported, apart from what passed
 
     def line(self) -> str:
         malformed = f", {self.n_malformed} malformed line{'s' * (self.n_malformed != 1)} skipped" if self.n_malformed else ""
@@ -122,7 +123,7 @@ def render_records(read_result: ReadResult, out_path: str | os.PathLike, *, titl
         n_records=model["n_records"],
         n_malformed=model["malformed"]["count"],
         verdict_state=model["verdict"]["state"],
-        verdict_text=model["verdict"]["text"],
+        verdict_text=model["verdict"]["text"], breakdown=model["verdict"]["breakdown"],
         n_findings=model["verdict"]["n_findings"],
         page_bytes=len(page.encode("utf-8")),
         render_seconds=time.perf_counter() - started,

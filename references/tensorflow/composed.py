@@ -196,7 +196,13 @@ class TensorFlowAdapter(FrameworkAdapter):
     # The harness's composition of TF ops (per-group calls, subsampling, zero insertion) around
     # TensorFlow's CPU gaps: not a TF user's call. "tensorflow" is TF's own single call (native.py).
     name = "tensorflow.composed"
-    gaps = API_GAPS
+    # Its convolutions are TF's Conv2D/Conv3D, whose Eigen kernels refuse a filter of depth 0 (measured on
+    # an AVX2-only CPU, where Eigen takes every dtype, 2026-12-07); the composition does not route around it.
+    gaps = API_GAPS + (
+        Gap("in_channels=0", "TF's CPU Eigen kernels refuse a filter of depth 0", refused_by="framework",
+            message="filter depth must be stricly positive|filter_depth must be non-zero|depth of filter must not be 0",
+            ops=("conv1d", "conv2d", "conv3d"), machine="tf_eigen"),
+    )
 
     # ---- capabilities ----------------------------------------------------------------------------
     # supports() is FrameworkAdapter's: every CPU config is computable through TF's own ops
