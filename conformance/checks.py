@@ -18,21 +18,29 @@ A CheckKind says:
 - applies(config, result): whether the config has that result (no grad_bias without a bias): a
   result that does not apply must come back as None;
 - reduction_lengths(config): the most terms summed into one element of each result.
+
+Whether an implementation runs a check kind on a call is read from these declarations and the
+implementation's own (conformance.interface.Implementation): missing_method_reason,
+declared_dtypes and capability_reason, at the end of this module.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
+from .capabilities import capabilities_of
 from .compare import Verdict, bitwise_difference
-from .config import ConvConfig
+from .config import DTYPES, ConvConfig
+from .interface import Implementation
 from .tolerance import padding_fold_roundings, reduction_lengths
 
 __all__ = ["CheckKind", "CHECK_KINDS", "FORWARD", "GRADIENT", "JVP", "DOUBLE_VJP", "DETERMINISM", "INVALID",
-           "check_kind", "RESULT_NAMES", "ConvInputs"]
+           "check_kind", "RESULT_NAMES", "ConvInputs", "capability_reason", "declared_dtypes",
+           "missing_method_reason"]
 
 ConvInputs = Any  # conformance.strategies.ConvTensors (x, w, b, grad_out)
 
@@ -173,8 +181,6 @@ def _repeat_calls(impl, config, t, device):
     implementation's deterministic settings on (its `deterministic()` context, if it has one)."""
     import contextlib
 
-    from .registry import missing_method_reason
-
     settings = getattr(impl, "deterministic", None)
     runs = []
     with settings() if callable(settings) else contextlib.nullcontext():
@@ -247,3 +253,62 @@ def check_kind(name: str) -> CheckKind:
         return CHECK_KINDS[name]
     except KeyError:
         raise ValueError(f"unknown check kind {name!r}; known: {', '.join(CHECK_KINDS)}") from None
+
+
+# ---- what an implementation runs: its methods and declarations, per check kind -------------------
+
+
+def missing_method_reason(impl: Implementation, kind: CheckKind) -> str | None:
+    """Why `impl` cannot run check kind `kind` at all (no such method), or None."""
+    method = getattr(impl, kind.method, None)
+    inherited = getattr(type(impl), kind.method, None) is getattr(Implementation, kind.method, object())
+    if method is None or inherited or not callable(method):
+        return f"{impl.name}: no {kind.method}() ({kind.label} not implemented)"
+    return None
+
+
+def _accepts_check(function) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return "check" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def capability_reason(impl: Implementation, kind: CheckKind, config: ConvConfig, device: str,
+                      gaps: bool = True) -> str | None:
+    """None when `impl` runs check kind `kind` on this config and device, else the reason it does not.
+
+    In order: the method exists; the config's dtype is among the declared ones; no declared gap
+    covers it (for an invalid call, only the gaps of calls the API has no form of); supports()
+    (given the check kind when it takes a `check` argument). With `gaps=False` the declared gaps
+    are passed over: a witness call of a gap (conformance.capabilities.witness_config).
+    """
+    reason = missing_method_reason(impl, kind)
+    if reason is not None:
+        return reason
+    dtypes = declared_dtypes(impl, device, kind.name)
+    if config.dtype not in dtypes:
+        return f"{impl.name}: {config.dtype} not among its dtypes on {device} for {kind.name} ({', '.join(dtypes) or 'none'})"
+    if gaps:
+        # An invalid call is to be refused by the call itself, not declared away: only a call the
+        # API has no form of (an adapter gap) is not made.
+        refused_by = ("adapter",) if kind.raising_passes else ("adapter", "framework")
+        gap = capabilities_of(impl).gap_for(config, device, kind.name, refused_by=refused_by)
+        if gap is not None:
+            return f"{impl.name}: {gap.reason}"
+    if kind.raising_passes:
+        return None
+    if _accepts_check(impl.supports):
+        return impl.supports(config, device, check=kind.name)
+    return impl.supports(config, device)
+
+
+def declared_dtypes(impl: Implementation, device: str, check: str) -> tuple[str, ...]:
+    """The dtypes `impl` declares for (device, check), in DTYPES order; ValueError for unknown names."""
+    supported = getattr(impl, "supported_dtypes", None)
+    declared = tuple(supported(device, check)) if callable(supported) else tuple(getattr(impl, "dtypes", DTYPES))
+    unknown = [d for d in declared if d not in DTYPES]
+    if unknown:
+        raise ValueError(f"{impl.name}: declared dtypes {unknown} are not among {DTYPES}")
+    return tuple(d for d in DTYPES if d in declared)

@@ -88,10 +88,11 @@ def declared_attribute(spec: str, name: str, default: Any = None) -> Any:
     """
     import importlib
 
-    from .registry import BUILTIN, _plugins
+    from .registry import BUILTIN, registered_plugin
 
-    if spec in _plugins:
-        return getattr(_plugins[spec], name, default)
+    plugin = registered_plugin(spec)
+    if plugin is not None:
+        return getattr(plugin, name, default)
     module_name, _, attribute = BUILTIN.get(spec, spec).partition(":")
     try:
         found = importlib.import_module(module_name)
@@ -190,7 +191,7 @@ class IsolatedImplementation:
             process.kill()
             process.wait()
 
-    def _stderr_tail(self, limit: int = 4000) -> str:
+    def _stderr_tail(self, limit: int = 16000) -> str:
         if self._stderr is None:
             return ""
         try:
@@ -251,7 +252,7 @@ class IsolatedImplementation:
     # ---- the Implementation interface -------------------------------------------------------
 
     def capability(self, kind, config, device="cpu"):
-        """conformance.registry.capability_reason, asked of the implementation in the worker."""
+        """conformance.checks.capability_reason, asked of the implementation in the worker."""
         return self.call("harness:capability", kind.name, config, device)
 
     def evaluate(self, kind, config, inputs, device="cpu", arithmetic=True, gaps=True):

@@ -1,23 +1,19 @@
-"""Implementations under test: the interface, the built-in registry and `--impl` loading.
+"""Implementations under test: the built-in registry and `--impl` loading.
 
 Built-in implementations are named here as "module:factory" strings and imported on first use,
-so `import conformance` imports no framework.
+so `import conformance` imports no framework. The interface (Implementation) lives in
+conformance.interface and the capability helpers (capability_reason, declared_dtypes,
+missing_method_reason) in conformance.checks; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import importlib
-import inspect
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
-import numpy as np
-
-from .arithmetic import Arithmetic, default_arithmetic
-from .capabilities import Gap, capabilities_of
-from .config import DTYPES, ConvConfig
-
-if TYPE_CHECKING:
-    from .checks import CheckKind
+# Re-exported: `from conformance.registry import Implementation, capability_reason, ...` keeps working.
+from .checks import capability_reason, declared_dtypes, missing_method_reason
+from .interface import Implementation
 
 __all__ = [
     "Implementation",
@@ -27,138 +23,12 @@ __all__ = [
     "get_implementation",
     "implementations",
     "register",
+    "registered_plugin",
     "load_implementation_spec",
     "capability_reason",
     "declared_dtypes",
     "missing_method_reason",
 ]
-
-
-class Implementation:
-    """A convolution implementation, seen through NumPy arrays in PyTorch layouts.
-
-    - x: (N, C_in, *in_size); w: (C_out, C_in/groups, *kernel), or (C_in, C_out/groups, *kernel)
-      when config.transposed; b: (C_out,) or None; grad_out: config.output_shape.
-    - Arrays arrive in the config dtype's NumPy storage type: float64, float32, float16, and
-      float32 arrays carrying bfloat16 values for "bfloat16". Return results the same way, rounded
-      to the output format you declare in `arithmetic()` (for bfloat16: float32 arrays whose values
-      are bfloat16 values); a result that is not is a finding ("result not in bfloat16").
-
-    Subclasses set `name` and override the methods of the check kinds they support (`forward`,
-    `vjp`; see conformance.checks): a method left as the base class's, set to None, or raising
-    NotImplementedError makes that check kind unsupported, with the reason, never a finding.
-    `dtypes` (or `supported_dtypes(device, check)`) declares the dtypes it runs, and `gaps` the
-    calls it does not run (conformance.capabilities.Gap records, each with its reason): the
-    strategies draw only inside what is left. `opt_in` names the semantic axes it has
-    (conformance.capabilities.OPT_IN_AXES: "padding_mode", "unbatched"); a plugin that names none is
-    drawn zero padding and batched calls only. `supports(config, device)` is for the rare rest that a
-    gap cannot state: None or the reason a config is out of scope; it may take a `check` keyword
-    argument to refuse per check kind. `arithmetic` declares
-    the arithmetic used (it sets the tolerance).
-    """
-
-    name: str = ""
-    devices: tuple[str, ...] = ("cpu",)
-    dtypes: tuple[str, ...] = DTYPES
-    is_reference: bool = False
-    # Examples per test in the ci profile, at most (None: the profile's own budget). A compiled
-    # path pays seconds of compilation per new shape, so it runs fewer (at least 20) where a
-    # reference runs the full budget; the nightly profile runs every implementation at full budget.
-    max_ci_examples: int | None = None
-    # Environment variables the implementation's worker process starts with (read by frameworks at
-    # import, e.g. {"KERAS_BACKEND": "jax"} or {"TF_ENABLE_ONEDNN_OPTS": "0"}). With --isolation none
-    # an implementation that needs them runs only if the process already has them.
-    environment: dict[str, str] = {}
-    # What it runs, as data (conformance.capabilities): the calls it does not run, and the opt-in
-    # semantic axes it has. Built-in implementations opt in to every axis.
-    gaps: tuple[Gap, ...] = ()
-    opt_in: tuple[str, ...] = ()
-
-    def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
-        if device not in self.devices:
-            return f"{self.name}: device {device!r} not supported (supports {', '.join(self.devices)})"
-        return None
-
-    def supported_dtypes(self, device: str = "cpu", check: str = "forward") -> tuple[str, ...]:
-        """The dtypes this implementation runs on `device` for the check kind `check`."""
-        return tuple(self.dtypes)
-
-    def forward(self, config: ConvConfig, x, w, b=None, device: str = "cpu") -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__}.forward")
-
-    def vjp(self, config: ConvConfig, x, w, b, grad_out, device: str = "cpu"):
-        """Return (grad_x, grad_w, grad_b or None) for the upstream gradient grad_out."""
-        raise NotImplementedError(f"{type(self).__name__}.vjp")
-
-    def arithmetic(self, config: ConvConfig, device: str = "cpu") -> Arithmetic:
-        return default_arithmetic(config.dtype)
-
-    def versions(self) -> dict[str, str]:
-        """Library versions worth recording, e.g. {"torch": "2.13.0"}."""
-        return {}
-
-    def settings(self, device: str = "cpu") -> dict[str, object]:
-        """Precision-relevant settings in force, e.g. {"torch.backends.cudnn.allow_tf32": True}."""
-        return {}
-
-    def __repr__(self) -> str:
-        return f"<Implementation {self.name!r}>"
-
-
-def missing_method_reason(impl: Implementation, kind: CheckKind) -> str | None:
-    """Why `impl` cannot run check kind `kind` at all (no such method), or None."""
-    method = getattr(impl, kind.method, None)
-    inherited = getattr(type(impl), kind.method, None) is getattr(Implementation, kind.method, object())
-    if method is None or inherited or not callable(method):
-        return f"{impl.name}: no {kind.method}() ({kind.label} not implemented)"
-    return None
-
-
-def _accepts_check(function) -> bool:
-    try:
-        parameters = inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
-    return "check" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
-
-
-def capability_reason(impl: Implementation, kind: CheckKind, config: ConvConfig, device: str,
-                      gaps: bool = True) -> str | None:
-    """None when `impl` runs check kind `kind` on this config and device, else the reason it does not.
-
-    In order: the method exists; the config's dtype is among the declared ones; no declared gap
-    covers it (for an invalid call, only the gaps of calls the API has no form of); supports()
-    (given the check kind when it takes a `check` argument). With `gaps=False` the declared gaps
-    are passed over: a witness call of a gap (conformance.capabilities.witness_config).
-    """
-    reason = missing_method_reason(impl, kind)
-    if reason is not None:
-        return reason
-    dtypes = declared_dtypes(impl, device, kind.name)
-    if config.dtype not in dtypes:
-        return f"{impl.name}: {config.dtype} not among its dtypes on {device} for {kind.name} ({', '.join(dtypes) or 'none'})"
-    if gaps:
-        # An invalid call is to be refused by the call itself, not declared away: only a call the
-        # API has no form of (an adapter gap) is not made.
-        refused_by = ("adapter",) if kind.raising_passes else ("adapter", "framework")
-        gap = capabilities_of(impl).gap_for(config, device, kind.name, refused_by=refused_by)
-        if gap is not None:
-            return f"{impl.name}: {gap.reason}"
-    if kind.raising_passes:
-        return None
-    if _accepts_check(impl.supports):
-        return impl.supports(config, device, check=kind.name)
-    return impl.supports(config, device)
-
-
-def declared_dtypes(impl: Implementation, device: str, check: str) -> tuple[str, ...]:
-    """The dtypes `impl` declares for (device, check), in DTYPES order; ValueError for unknown names."""
-    supported = getattr(impl, "supported_dtypes", None)
-    declared = tuple(supported(device, check)) if callable(supported) else tuple(getattr(impl, "dtypes", DTYPES))
-    unknown = [d for d in declared if d not in DTYPES]
-    if unknown:
-        raise ValueError(f"{impl.name}: declared dtypes {unknown} are not among {DTYPES}")
-    return tuple(d for d in DTYPES if d in declared)
 
 
 class ImplementationLoadError(RuntimeError):
@@ -242,6 +112,11 @@ def register(implementation: Implementation | Callable[[], Implementation]) -> I
         raise ImplementationLoadError(f"implementation name {impl.name!r} is taken by a built-in one; rename it")
     _plugins[impl.name] = impl
     return impl
+
+
+def registered_plugin(name: str) -> Implementation | None:
+    """The implementation registered under `name` in this process (register, `--impl`), or None."""
+    return _plugins.get(name)
 
 
 def get_implementation(name: str) -> Implementation:

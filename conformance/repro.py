@@ -8,49 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 
 from .checks import CHECK_KINDS
 
+# Re-exported: the command's format lives in conformance.repro_command.
+from .repro_command import add_arguments, parse_repro
+
 __all__ = ["add_arguments", "parse_repro", "run"]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("implementation", help="a built-in name (naive, torch, ...) or package.module:NAME")
-    parser.add_argument("--config", required=True, help="the config as JSON (ConvConfig.to_dict())")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--check", default="forward", choices=tuple(CHECK_KINDS),
-                        help="the check kind (conformance.checks)")
-    parser.add_argument("--seed", type=int, default=0, help="the data seed of the example")
-    parser.add_argument("--values", default="normal", help="the value profile: normal, small_int or mixed")
-    parser.add_argument("--precision", default="default", choices=("default", "highest"))
-    parser.add_argument("--rule", default=None, help="check kind 'invalid': the validity rule the config breaks")
-    parser.add_argument("--weight-shape", default=None, help="check kind 'invalid': the weight's shape, as JSON")
-    parser.add_argument("--standalone", action="store_true",
-                        help="print a self-contained script (numpy and the library only) that reproduces the "
-                             "example, instead of running it (conformance.standalone); for a plugin's forward or "
-                             "gradient example, a short skeleton with the inputs, expected values and bound, where "
-                             "its library's call goes (conformance.skeleton)")
-    parser.add_argument("--with-plugin", action="store_true",
-                        help="with --standalone for a plugin: the script that imports and calls the plugin's module")
-
-
-def parse_repro(command: str) -> argparse.Namespace | None:
-    """The arguments of a `python -m conformance repro ...` command line (a record's repro), or None."""
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return None
-    if words[:4] != ["python", "-m", "conformance", "repro"]:
-        return None
-    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
-    add_arguments(parser)
-    try:
-        args, unknown = parser.parse_known_args(words[4:])
-    except (argparse.ArgumentError, SystemExit):
-        return None
-    return None if unknown else args
 
 
 def run(args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .arithmetic import Arithmetic, default_arithmetic
+from .call_forms import dimension_numbers, torch_padding_args, transposed_padding
 from .checks import CHECK_KINDS
 from .config import ConvConfig
 from .dtypes import LARGEST_FINITE, storage_dtype
@@ -119,7 +120,7 @@ def script_for_record(record, *, embed_limit: int = REPORT_EMBED_LIMIT) -> Scrip
     """The standalone script of a check record's example, from its repro command; None when the
     record has no parseable repro (an old or hand-written record)."""
     from .config import InvalidConfig
-    from .repro import parse_repro
+    from .repro_command import parse_repro
 
     args = parse_repro(record.repro or "")
     if args is None:
@@ -493,8 +494,6 @@ def expected(a):
 
 
 def _torch_conv(config: ConvConfig) -> str:
-    from references.torch.functional import torch_padding_args
-
     ndim, mode = config.ndim, getattr(config, "padding_mode", "zeros")
     lines = ["def library_conv(x, w, b):", '    """The adapter\'s call (references/torch/functional.py)."""']
     if mode != "zeros":  # nn.ConvNd's padding_mode: F.pad with the mode, then no padding
@@ -584,8 +583,6 @@ def deterministic():
 
 
 def _jax_conv(config: ConvConfig) -> str:
-    from references.jax.lax import dimension_numbers, transposed_padding
-
     numbers = dimension_numbers(config.ndim)
     mode = getattr(config, "padding_mode", "zeros")
     lines = ["def library_conv(x, w, precision):", '    """The adapter\'s call (references/jax/lax.py)."""',

@@ -50,21 +50,19 @@ def _load(spec: str, precision: str):
 
 
 def _capability(impl, kind_name, config, device):
-    from conformance.checks import check_kind
-    from conformance.registry import capability_reason
+    from conformance.checks import capability_reason, check_kind
 
     return capability_reason(impl, check_kind(kind_name), config, device)
 
 
 def _dtypes(impl, device, kind_name):
-    from conformance.registry import declared_dtypes
+    from conformance.checks import declared_dtypes
 
     return declared_dtypes(impl, device, kind_name)
 
 
 def _missing_method(impl, kind_name):
-    from conformance.checks import check_kind
-    from conformance.registry import missing_method_reason
+    from conformance.checks import check_kind, missing_method_reason
 
     return missing_method_reason(impl, check_kind(kind_name))
 
@@ -83,8 +81,7 @@ def _evaluate(impl, kind_name, config, inputs, device, arithmetic, gaps=True):
     returned) when it was called; (DECLARATION_RAISED, type name, message, traceback) when a
     declaration raised. A call that raises raises (the worker replies "raise").
     """
-    from conformance.checks import check_kind
-    from conformance.registry import capability_reason
+    from conformance.checks import capability_reason, check_kind
 
     kind = check_kind(kind_name)
     try:

@@ -30,6 +30,7 @@ import importlib
 import numpy as np
 
 from conformance.arithmetic import Arithmetic, default_arithmetic
+from conformance.call_forms import dimension_numbers, transposed_padding
 from conformance.capabilities import TRANSPOSED_OPS, Gap, no_padding_modes
 from conformance.config import ConvConfig
 from references._adapter import FrameworkAdapter
@@ -52,25 +53,6 @@ _FULL_FP32_NAMES = ("highest", "float32", "F32_F32_F32")
 
 def _jax():
     return importlib.import_module("jax")
-
-
-def dimension_numbers(ndim: int) -> tuple[str, str, str]:
-    """PyTorch's channels-first layouts in XLA's letters: ('NCHW', 'OIHW', 'NCHW') for ndim 2."""
-    spatial = "HWD"[:ndim]
-    return ("NC" + spatial, "OI" + spatial, "NC" + spatial)
-
-
-def transposed_padding(config: ConvConfig) -> tuple[tuple[int, int], ...]:
-    """Padding of the lhs-dilated stride-1 convolution equal to config's transposed convolution.
-
-    The full (unpadded) transposed output needs d*(k-1) zeros on both sides of the dilated input;
-    PyTorch's padding removes (lo, hi) from it and output_padding adds zeros at the end. Values
-    can be negative (lo > d*(k-1)): they crop, as lax.conv_transpose does for such padding.
-    """
-    return tuple(
-        (d * (k - 1) - lo, d * (k - 1) - hi + op)
-        for k, d, (lo, hi), op in zip(config.kernel, config.dilation, config.resolved_padding, config.output_padding)
-    )
 
 
 # ---- device selection (small functions so tests can monkeypatch them on a CPU machine) ----

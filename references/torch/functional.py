@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from conformance.arithmetic import Arithmetic, default_arithmetic
+from conformance.call_forms import torch_padding_args
 from conformance.capabilities import TRANSPOSED_OPS, no_padding_modes
 from conformance.config import ConvConfig
 from references._adapter import FrameworkAdapter
@@ -128,36 +129,6 @@ def full_fp32_precision(torch):
 
 
 # ---- the convolution ------------------------------------------------------------------------
-
-
-def torch_padding_args(config: ConvConfig):
-    """How to express config.padding to F.conv*: (pre_pad for F.pad or None, padding arg, crop).
-
-    - ordinary, "same"/"valid": the string goes to F.convNd itself (so torch's own path is tested);
-    - symmetric pairs: the API's per-dim ints;
-    - ordinary, asymmetric: padding min(lo, hi) per dim to F.conv*, and F.pad (its argument lists the
-      last dim first) for the non-negative rest, so that a negative side reaches torch's own check
-      ("negative padding is not supported") instead of F.pad, which would crop;
-    - transposed, asymmetric: padding min(lo, hi) per dim, then crop (per dim, (from_lo, from_hi)).
-    """
-    if isinstance(config.padding, str):
-        if not config.transposed:
-            return None, config.padding, None
-        return None, 0, None  # "valid" (ConvConfig forbids "same" for transposed)
-    pairs = config.padding
-    if all(lo == hi for lo, hi in pairs):
-        return None, tuple(lo for lo, _ in pairs), None
-    if not config.transposed:
-        symmetric = tuple(min(lo, hi) for lo, hi in pairs)
-        flat = [side - p for (lo_hi, p) in zip(reversed(pairs), reversed(symmetric)) for side in lo_hi]
-        return flat, symmetric, None
-    # Transposed padding p removes p positions from each end of the full (unpadded) output, and
-    # output_padding extends the full output at the end before that removal. Computing with the
-    # smaller side on both ends and then removing the remaining (lo - p, hi - p) gives exactly
-    # full[lo : len - hi], output_padding included.
-    symmetric = tuple(min(lo, hi) for lo, hi in pairs)
-    crop = tuple((lo - p, hi - p) for (lo, hi), p in zip(pairs, symmetric))
-    return None, symmetric, crop
 
 
 _TORCH_DTYPES = {"float64": "float64", "float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
