@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Callable
 
-from . import repro
+from . import audit, repro
 
 __all__ = ["SUBCOMMANDS", "main"]
 
@@ -75,6 +75,8 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Cal
     "report": ("render results.jsonl files into one self-contained HTML page", add_report_arguments, run_report),
     "repro": ("re-run one recorded config in this process and print each check's verdict",
               repro.add_arguments, repro.run),
+    "audit": ("draw calls inside each known entry's region and say how many reproduce it, pass, or differ",
+              audit.add_arguments, audit.run),
 }
 
 

@@ -327,7 +327,8 @@ def _known_divergences(status_records: list[KnownDivergencesRecord]) -> list[dic
             entry["reproduced"] += _int(row.reproduced)
             entry["hits"] += _int(row.hits)
     for entry in merged.values():
-        entry["state"] = entry_state(entry["matched"], entry["reproduced"], entry["hits"], entry["min_matches"])
+        entry["state"] = entry_state(entry["matched"], entry["reproduced"], entry["hits"], entry["min_matches"],
+                                     entry["classification"] == "precision")
         entry["hit_rate"] = f"{entry['hits'] / entry['matched']:.0%}" if entry["matched"] else "—"
         entry["upstream_link"] = _upstream_link(entry)
     return sorted(merged.values(), key=lambda e: e["id"])
