@@ -409,19 +409,24 @@ def test_malformed_signatures_fail_at_load(tmp_path, lines, message):
 # ---- hit rates: an entry whose region mostly passes is flagged over-wide (#33) ---------------------------
 
 
-@pytest.mark.parametrize("hits, state", [
-    pytest.param(5, "over-wide? (reproduced in 5 of 30 examples in its region)", id="mostly-passing-region"),
-    pytest.param(20, "reproduced", id="mostly-its-bug"),
-    pytest.param(0, "fixed upstream?", id="never"),
+@pytest.mark.parametrize("classification, hits, state", [
+    pytest.param("bug", 5, "over-wide? (reproduced in 5 of 30 examples in its region)", id="mostly-passing-region"),
+    pytest.param("bug", 20, "reproduced", id="mostly-its-bug"),
+    pytest.param("bug", 0, "fixed upstream?", id="never"),
+    pytest.param("precision", 5, "reproduced", id="a-precision-entrys-passes-are-lucky-sums"),
 ])
-def test_an_entrys_hit_rate_decides_over_wide(known, hits, state):
+def test_an_entrys_hit_rate_decides_over_wide(tmp_path, classification, hits, state):
+    path = tmp_path / "mine.toml"
+    ceiling = 'within_arithmetic = { accumulation = "dtype", output = "dtype" }\n' if classification == "precision" else ""
+    path.write_text(f'[[divergence]]\nid = "MY-1"\nimplementations = ["torch"]\nsummary = "s"\n'
+                    f'classification = "{classification}"\nexpected = "mismatch"\nupstream = "u"\n{ceiling}')
+    known = load_known_divergences(path)
     target = Target("conv2d", "torch", "cpu", "torch")
     for n in range(30):
-        reproduced = frozenset({"KD-T1"}) if n < hits else frozenset()
-        if reproduced:
-            known.reproduced["KD-T1"] += 1
-        known.observe(target, cfg(), None, ("gradient", "grad_input", "grad_weight"), reproduced)
-    row = next(r for r in known.status_record("run")["entries"] if r["id"] == "KD-T1")
+        reproduced = frozenset({"MY-1"}) if n < hits else frozenset()
+        known.reproduced["MY-1"] += bool(reproduced)
+        known.observe(target, cfg(), None, ("forward",), reproduced)
+    (row,) = known.status_record("run")["entries"]
     assert (row["matched"], row["hits"], row["state"]) == (30, hits, state)
 
 
