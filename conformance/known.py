@@ -13,7 +13,7 @@ Conditions in `when` (all must hold; a list means "any of"):
   equal to the value, or in the list;
 - NAME_gt / NAME_ge / NAME_lt / NAME_le: a numeric field or property compared with the value;
 - any_NAME_gt / any_NAME_eq ... : true when some spatial dim of a per-dim field (stride, dilation,
-  kernel, in_size, out_size, output_padding, padding_lo, padding_hi) satisfies it; all_NAME_...: every dim;
+  kernel, in_size, out_size, output_padding, padding_lo, padding_hi, kernel_span = dilation*(kernel-1)) satisfies it; all_NAME_...: every dim;
 - any_A_OP_B / all_A_OP_B = true / false, A and B per-dim fields: the relation holds in some (every)
   dim, e.g. any_output_padding_ge_stride = true, all_kernel_gt_in_size = true;
 - asymmetric_padding: true / false; depthwise: true / false (conformance.capabilities.is_depthwise);
@@ -186,10 +186,13 @@ def _value(name: str, config: ConvConfig, context: dict[str, str]) -> Any:
 
 
 # Fields with one value per spatial dim, for any_/all_ conditions and the relations between two of them.
-_PER_DIM = ("stride", "dilation", "kernel", "in_size", "out_size", "output_padding", "padding_lo", "padding_hi")
+_PER_DIM = ("stride", "dilation", "kernel", "in_size", "out_size", "output_padding", "padding_lo", "padding_hi",
+            "kernel_span")
 
 
 def _per_dim(name: str, config: ConvConfig) -> list:
+    if name == "kernel_span":  # how far the dilated kernel reaches past its first tap: dilation * (kernel - 1)
+        return [d * (k - 1) for d, k in zip(config.dilation, config.kernel)]
     if name in ("padding_lo", "padding_hi"):
         return [pair[0 if name == "padding_lo" else 1] for pair in config.resolved_padding]
     if name not in _PER_DIM:
