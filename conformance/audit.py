@@ -179,6 +179,10 @@ def audit_entry(entry, harness, *, examples: int, seed: int, device: str = "cpu"
 
     started = time.perf_counter()
     result = EntryAudit(entry.id, entry.summary)
+    wanted = entry.when.get("device")
+    if wanted is not None and device not in (wanted if isinstance(wanted, list) else [wanted]):
+        result.verdict = f"not audited on {device} (its region is on {wanted}: --device {wanted})"
+        return result
     cells = []
     for name in entry.implementations:
         spec = name if name in BUILTIN else (plugins or {}).get(name)
