@@ -437,3 +437,25 @@ def test_an_example_counts_for_an_entry_only_for_the_checks_it_is_about(known):
     assert known.matched["KD-T1"] == 0
     known.observe(target, cfg(), None, ("gradient", "grad_input", "grad_weight", "grad_bias"))
     assert known.matched["KD-T1"] == 1
+
+
+def test_a_planted_value_error_beyond_a_precision_entrys_ceiling_is_flagged_inside_its_region(tmp_path):
+    """A second bug in a precision entry's region (weight gradients doubled, far beyond what bfloat16
+    accumulation explains) fails, and its message names the entry whose region it is in."""
+    from conformance.checks import CHECK_KINDS
+    from conformance.harness import Harness
+    from conformance.strategies import ConvCase
+    from tests.mutants_precision import USER_ENTRY
+
+    path = tmp_path / "user.toml"
+    path.write_text(USER_ENTRY)
+    harness = Harness(writer=None, run_id="t", isolation="none")
+    harness.known = load_known_divergences(path)
+    target = Target("conv1d", "doubled_grad_weight", "cpu", "tests.mutants_precision:doubled_grad_weight")
+    config = ConvConfig(ndim=1, batch=20, in_channels=1, out_channels=1, in_size=(20,), kernel=(1,), dtype="bfloat16")
+    try:
+        outcome = harness.check(target, CHECK_KINDS["gradient"], ConvCase(config, 0, "normal"), test_id="t")
+    finally:
+        harness.close()
+    assert outcome.statuses["grad_weight"] == "mismatch" and outcome.statuses["grad_input"] == "pass"
+    assert "inside USER-001's region" in outcome.message and "beyond USER-001's ceiling" in outcome.message
