@@ -38,7 +38,7 @@ from .config import DTYPES, ConvConfig
 from .machine import MACHINE_CONDITIONS, machine_condition
 from .vocabulary import OP_NAMES, op_family
 
-__all__ = ["FEATURES", "OP_FEATURES", "OPT_IN_AXES", "REFUSED_BY", "Capabilities", "FrameworkRefusal", "Gap",
+__all__ = ["FEATURES", "INVALID_ONLY_FEATURES", "OP_FEATURES", "OPT_IN_AXES", "REFUSED_BY", "Capabilities", "FrameworkRefusal", "Gap",
            "Region", "TRANSPOSED_OPS", "capabilities_of", "is_depthwise", "no_padding_modes", "witness_config", "witness_example"]
 
 
@@ -97,12 +97,20 @@ FEATURES: dict[str, Callable[[ConvConfig], bool]] = {
     "padding='valid'": lambda c: c.padding == "valid",
     "padding='same' and dilation>1": lambda c: c.padding == "same" and _any(c.dilation, lambda d: d > 1),
     "output_padding>=stride": lambda c: _any(zip(c.output_padding, c.stride), lambda p: p[0] >= p[1]),
+    # an invalid call only (no valid config has it): output_padding past PyTorch's limit. An API with no
+    # output_padding argument (lax.conv_transpose takes explicit padding) declares it an adapter gap,
+    # so the invalid call "output_padding < max(stride, dilation)" is not drawn for it (issue #36).
+    "output_padding>=max(stride, dilation)": lambda c: c.transposed and _any(
+        zip(c.output_padding, c.stride, c.dilation), lambda t: t[0] >= max(t[1], t[2])),
     # conv_transpose with "VALID" reaches at most stride - 1 past the full size (TensorFlow's size check)
     "output_padding-hi>=stride": lambda c: c.transposed and _any(
         zip(c.output_padding, c.resolved_padding, c.stride), lambda t: t[0] - t[1][1] >= t[2]),
 }
 # Features that pick whole op families: a gap with one of them removes the op family's tests.
 OP_FEATURES = ("*", "transposed", "ndim=1", "ndim=2", "ndim=3")
+# Features only an invalid call has: declared by an adapter whose API has no form of that mistake
+# (no witness: there is no valid call with it), they keep the invalid call from being drawn for it.
+INVALID_ONLY_FEATURES = ("output_padding>=max(stride, dilation)",)
 
 # Semantic axes a kernel may not have: drawn for an implementation only when it opts in.
 OPT_IN_AXES: dict[str, tuple[str, ...]] = {

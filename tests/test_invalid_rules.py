@@ -17,6 +17,9 @@ RULE = "padding_mode applies to ordinary convolution only"
 OP = "conv_transpose2d"
 
 
+OUTPUT_PADDING_RULE = "output_padding < max(stride, dilation)"
+
+
 def _rules_drawn(implementation: str, n: int = 150) -> set[str]:
     region = capabilities_of(get_implementation(implementation)).region(OP, "cpu", "invalid")
     seen = set()
@@ -41,6 +44,18 @@ def _rules_drawn(implementation: str, n: int = 150) -> set[str]:
 ])
 def test_the_transposed_padding_mode_rule_is_drawn_only_where_the_api_has_padding_mode(implementation, drawn):
     assert (RULE in _rules_drawn(implementation)) == drawn
+
+
+@pytest.mark.parametrize("implementation, drawn", [
+    pytest.param("torch", True, id="torch-has-output_padding"),
+    pytest.param("naive", True, id="the-references-have-every-rule"),
+    pytest.param("jax", False, id="lax-conv_transpose-has-no-output_padding"),
+    pytest.param("jax.jit", False, id="jax.jit-likewise"),
+])
+def test_the_output_padding_limit_is_drawn_only_where_the_api_has_output_padding(implementation, drawn):
+    """Issue #36: a JAX user states the transposed padding, never an output_padding, so its limit is no
+    call a JAX user makes: not drawn for jax (the adapter would only pad more), rather than 'accepted'."""
+    assert (OUTPUT_PADDING_RULE in _rules_drawn(implementation)) == drawn
 
 
 def test_torch_nn_hands_the_transposed_padding_mode_to_pytorch_which_refuses_it():

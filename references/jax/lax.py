@@ -205,7 +205,11 @@ class JaxAdapter(FrameworkAdapter):
     gaps = (Gap("unbatched", "lax.conv_general_dilated takes rank n+2 arrays with a batch dimension; JAX has no "
                              "unbatched convolution call"),
             *no_padding_modes("lax has no padding_mode; PyTorch's is jnp.pad before an ordinary convolution only",
-                              ops=TRANSPOSED_OPS))
+                              ops=TRANSPOSED_OPS),
+            # A JAX user states the transposed call's padding, not an output_padding: PyTorch's output_padding
+            # is extra high padding here, so "too large" is only more padding, never a call a user makes.
+            Gap("output_padding>=max(stride, dilation)", "lax.conv_transpose has no output_padding argument (the "
+                "adapter adds PyTorch's to the high padding): its limit has no JAX form", ops=TRANSPOSED_OPS))
     # Eager JAX compiles each primitive for each new shape: 0.3 s a forward, 0.8 s a gradient and
     # about 4 s a double VJP per new example on a cold cache here (benchmarks/costs.py), the most of
     # any path but torch.compile. 15 a test: more than the ~14 it ran before the capability
