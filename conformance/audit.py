@@ -229,6 +229,9 @@ def audit_entry(entry, harness, *, examples: int, seed: int, device: str = "cpu"
     result.skipped = list(dict.fromkeys(result.skipped))
     result.seconds = round(time.perf_counter() - started, 2)
     result.decide(precision=entry.classification == "precision")
+    machine = {k: v for k, v in entry.when.items() if k in ("cpu_has", "cpu_lacks", "tf_onednn", "tf_kernel", "versions")}
+    if not result.reached and machine:
+        result.verdict += f" (it needs {', '.join(f'{k} = {v!r}' for k, v in machine.items())}: this machine?)"
     return result
 
 
