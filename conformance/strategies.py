@@ -200,7 +200,8 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
         stride=stride, dilation=dilation, output_padding=tuple(output_padding),
         padding=mode if mode != "explicit" else tuple(padding), dtype=dtype, padding_mode=padding_mode,
     )
-    if empty_channels:
+    if empty_channels and not ("in_channels=0, ungrouped and undilated" in excluded and groups == 1
+                               and all(d == 1 for d in dilation)):
         fields["in_channels"] = 0
     # Axes declared with their values (conformance.config.AXES) are drawn generically; the first
     # value is the default and the shrink target.
