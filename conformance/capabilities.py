@@ -82,9 +82,8 @@ FEATURES: dict[str, Callable[[ConvConfig], bool]] = {
     "memory_format=strided": lambda c: c.memory_format == "strided",
     "batch=0": lambda c: c.batch == 0,
     "in_channels=0": lambda c: c.in_channels == 0,
-    # tf.nn.convolution's grouped and dilated paths fail otherwise (KD-018), the plain one by its shape function
-    "in_channels=0, ungrouped and undilated": lambda c: c.in_channels == 0 and c.groups == 1 and all(
-        d == 1 for d in c.dilation),
+    # tf.nn.convolution's dilated path divides by the depth first (KD-018); the undilated ones reach a kernel
+    "in_channels=0 and undilated": lambda c: c.in_channels == 0 and all(d == 1 for d in c.dilation),
     "groups>1": lambda c: c.groups > 1,
     "dilation>1": lambda c: _any(c.dilation, lambda d: d > 1),
     "stride>1 and dilation>1": lambda c: _any(c.stride, lambda s: s > 1) and _any(c.dilation, lambda d: d > 1),
@@ -320,7 +319,7 @@ _WITNESSES: dict[str, Callable[[dict], dict]] = {
     "memory_format=strided": lambda f: dict(f, memory_format="strided"),
     "batch=0": lambda f: dict(f, batch=0),
     "in_channels=0": lambda f: dict(f, in_channels=0),
-    "in_channels=0, ungrouped and undilated": lambda f: dict(f, in_channels=0),
+    "in_channels=0 and undilated": lambda f: dict(f, in_channels=0),
     "groups>1": lambda f: dict(f, groups=2),
     "dilation>1": lambda f: dict(f, dilation=_first_dim(f["dilation"], 2)),
     "stride>1 and dilation>1": lambda f: dict(f, stride=_first_dim(f["stride"], 2),

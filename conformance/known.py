@@ -17,7 +17,8 @@ Conditions in `when` (all must hold; a list means "any of"):
 - any_A_OP_B / all_A_OP_B = true / false, A and B per-dim fields: the relation holds in some (every)
   dim, e.g. any_output_padding_ge_stride = true, all_kernel_gt_in_size = true;
 - asymmetric_padding: true / false; depthwise: true / false (conformance.capabilities.is_depthwise);
-- anisotropic_dilation: true / false (the spatial dims' dilations are not all equal).
+- anisotropic_dilation: true / false (the spatial dims' dilations are not all equal);
+- empty_input: true / false (the input has no elements: an empty batch or zero channels).
 
 Machine conditions (conformance.machine), for bugs that live in one instruction set's kernels:
 - cpu_has = "avx512_bf16" or a list: the CPU has every flag (as /proc/cpuinfo spells them);
@@ -175,6 +176,8 @@ def _value(name: str, config: ConvConfig, context: dict[str, str]) -> Any:
         return config.is_asymmetric and not isinstance(config.padding, str)
     if name == "anisotropic_dilation":
         return len(set(config.dilation)) > 1
+    if name == "empty_input":
+        return 0 in config.input_shape
     if name == "depthwise":
         from .capabilities import is_depthwise
 

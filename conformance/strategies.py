@@ -89,6 +89,13 @@ def _elements(config: ConvConfig) -> int:
 _PADDING_MODES = ("zeros",) * 3 + ("reflect", "replicate", "circular")  # zeros half the time
 
 
+def _excluded_zero_depth(fields: dict, excluded: frozenset) -> bool:
+    """Whether a declared zero-depth gap ("in_channels=0", "in_channels=0 and undilated", ...) covers
+    these fields, so that the draw keeps its channels instead."""
+    config = ConvConfig.unchecked(**fields)
+    return any(FEATURES[feature](config) for feature in excluded if feature.startswith("in_channels=0"))
+
+
 def _allowed(values: tuple, excluded: frozenset, feature) -> tuple:
     """`values` without those whose feature (feature(value), a conformance.capabilities name) is excluded."""
     return tuple(v for v in values if feature(v) not in excluded)
@@ -200,8 +207,7 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
         stride=stride, dilation=dilation, output_padding=tuple(output_padding),
         padding=mode if mode != "explicit" else tuple(padding), dtype=dtype, padding_mode=padding_mode,
     )
-    if empty_channels and not ("in_channels=0, ungrouped and undilated" in excluded and groups == 1
-                               and all(d == 1 for d in dilation)):
+    if empty_channels and not _excluded_zero_depth({**fields, "in_channels": 0}, excluded):
         fields["in_channels"] = 0
     # Axes declared with their values (conformance.config.AXES) are drawn generically; the first
     # value is the default and the shrink target.

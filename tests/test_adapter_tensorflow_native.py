@@ -399,14 +399,15 @@ def test_the_2d_strided_dilation_gap_is_declared_for_backprop_only():
 
 def _witness_refusals(impl, op) -> list[str]:
     """Each framework gap's witness call for `op` (as the suite picks it: float32 where the gap holds
-    for it, one per gap no other gap covers), where TF does not refuse it with the declared text."""
+    for it on this machine, else the first dtype it holds for; one per gap no other gap covers), where
+    TF does not refuse it with the declared text."""
     from conformance.capabilities import FrameworkRefusal, capabilities_of, witness_config
 
     capabilities, found = capabilities_of(impl), []
     for check in ("forward", "gradient"):
         for gap in capabilities.framework_gaps(op, "cpu", check):
-            dtypes = gap.dtypes or ("float32",)
-            config = witness_config(gap, op, "float32" if "float32" in dtypes else dtypes[0])
+            dtypes = [d for d in ("float32", "float64", "float16", "bfloat16") if gap.holds_for(d)]
+            config = witness_config(gap, op, dtypes[0]) if dtypes else None
             if config is None or any(other is not gap and other.covers(config, "cpu", check)
                                      for other in capabilities.all_gaps()):
                 continue

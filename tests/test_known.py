@@ -292,6 +292,18 @@ def test_anisotropic_dilation_condition():
     assert not entry.applies("tensorflow.xla", "conv_transpose3d", "cpu", same)
 
 
+@pytest.mark.parametrize("fields, empty", [
+    ({"batch": 0}, True), ({"in_channels": 0}, True), ({"batched": False}, False), ({}, False),
+])
+def test_empty_input_condition(fields, empty):
+    """`empty_input = true` (KD-038) holds for an input with no elements, an empty batch or zero channels alike."""
+    config = ConvConfig(**{"ndim": 2, "in_size": (3, 3), "kernel": (1, 1), **fields})
+    assert config.input_shape.count(0) == (1 if empty else 0)  # the case is what it says
+    (kd038,) = [e for e in load_known_divergences().entries if e.id == "KD-038"]
+    entry = dataclasses.replace(kd038, when={"empty_input": True})
+    assert entry.applies("onnxruntime", "conv2d", "cpu", config) == empty
+
+
 # In every dim, and relations between two per-dim fields (#34: user entries came out wider than their bugs).
 _RELATION_CONFIG = ConvConfig(ndim=2, transposed=True, in_size=(3, 4), kernel=(2, 5), stride=(1, 2), dilation=(2, 1),
                               output_padding=(1, 0), padding=((0, 1), (2, 0)))

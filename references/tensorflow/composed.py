@@ -196,12 +196,14 @@ class TensorFlowAdapter(FrameworkAdapter):
     # The harness's composition of TF ops (per-group calls, subsampling, zero insertion) around
     # TensorFlow's CPU gaps: not a TF user's call. "tensorflow" is TF's own single call (native.py).
     name = "tensorflow.composed"
-    # Its convolutions are TF's Conv2D/Conv3D, whose Eigen kernels refuse a filter of depth 0 (measured on
-    # an AVX2-only CPU, where Eigen takes every dtype, 2026-12-07); the composition does not route around it.
+    # Its convolutions are TF's Conv2D/Conv3D, whose kernels refuse a filter of depth 0: Eigen's and oneDNN's,
+    # every dtype (measured on an AVX2 CPU and an AVX-512 one, 2026-12-07); the composition does not route
+    # around it. A dilated call divides by the depth in tf.nn.convolution first (KD-018).
     gaps = API_GAPS + (
-        Gap("in_channels=0", "TF's CPU Eigen kernels refuse a filter of depth 0", refused_by="framework",
-            message="filter depth must be stricly positive|filter_depth must be non-zero|depth of filter must not be 0",
-            ops=("conv1d", "conv2d", "conv3d"), machine="tf_eigen"),
+        Gap("in_channels=0 and undilated", "TF's CPU kernels refuse a filter of depth 0", refused_by="framework",
+            message="filter depth must be stricly positive|filter_depth must be non-zero|depth of filter must not be 0"
+                    "|filter must not have zero elements",
+            ops=("conv1d", "conv2d", "conv3d")),
     )
 
     # ---- capabilities ----------------------------------------------------------------------------

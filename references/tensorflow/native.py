@@ -111,7 +111,8 @@ __all__ = ["TensorFlowNative", "TensorFlowOneDNNOff", "CPU_GAPS", "REFUSALS", "c
 # refusals name a depth mismatch, so they count only for groups > 1.
 REFUSALS = ("not supported", "not yet support", "only supports", "not implemented", "unimplemented",
             # zero input channels (PyTorch computes them: the output is the bias)
-            "filter depth must be stricly positive", "filter_depth must be non-zero", "depth of filter must not be 0")
+            "filter depth must be stricly positive", "filter_depth must be non-zero", "depth of filter must not be 0",
+            "filter must not have zero elements")  # the last: oneDNN's (float32, bfloat16), measured 2026-12-07
 GROUPING_REFUSALS = ("must have the same depth", "must match last dimension of input",
                      "must have the same number of channels")
 
@@ -342,8 +343,10 @@ def cpu_gaps(onednn: bool) -> tuple[Gap, ...]:
             refused_by="framework", message=_GROUPED, ops=("conv_transpose2d",)),
         Gap("groups>1", "TF has no grouped Conv3D on CPU", refused_by="framework",
             message="|".join(GROUPING_REFUSALS), ops=("conv3d", "conv_transpose3d")),
-        Gap("in_channels=0", "TF's CPU kernels refuse a filter of depth 0", refused_by="framework",
-            message="|".join(REFUSALS[5:]), ops=_ORDINARY, machine=eigen),
+        # Every dtype, Eigen ("filter depth must be stricly positive") and oneDNN ("filter must not have zero
+        # elements") alike; a dilated call never reaches a kernel: tf.nn.convolution divides by the depth (KD-018).
+        Gap("in_channels=0 and undilated", "TF's CPU kernels refuse a filter of depth 0", refused_by="framework",
+            message="|".join(REFUSALS[5:]), ops=_ORDINARY),
         Gap("output_padding-hi>=stride", "conv_transpose's 'VALID' output reaches at most stride - 1 past the full "
                                          "size: TF's size check refuses output_padding beyond hi + stride - 1",
             refused_by="framework", message="|".join(SIZE_REFUSALS), ops=_TRANSPOSED),

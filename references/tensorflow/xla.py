@@ -28,12 +28,12 @@ class TensorFlowXLA(TensorFlowNative):
     max_ci_examples = 12
     # XLA computes the dilated and grouped derivatives that TF's CPU kernels refuse; what is left is
     # tf.nn.convolution's own argument check and conv_transpose's size check.
-    # And the graph-mode shape function that tf.function traces refuses a filter of depth 0 on the plain
-    # path (every dtype: "Depth of filter must not be 0", measured 2026-12-07; found by the known-entry
-    # audit); the grouped and dilated paths divide by the depth first (KD-018).
+    # And the graph-mode shape function that tf.function traces refuses a filter of depth 0, grouped or not
+    # (every dtype: "Depth of filter must not be 0", measured 2026-12-07; found by the known-entry audit);
+    # the dilated path divides by the depth first (KD-018).
     gaps = (*API_GAPS, *(g for g in CPU_GAPS if g.feature in ("stride>1 and dilation>1", "output_padding-hi>=stride")),
-            Gap("in_channels=0, ungrouped and undilated", "TF's graph-mode Conv shape function refuses a filter "
-                "of depth 0 (the grouped and dilated paths raise KD-018's ZeroDivisionError first)",
+            Gap("in_channels=0 and undilated", "TF's graph-mode Conv shape function refuses a filter "
+                "of depth 0 (the dilated path raises KD-018's ZeroDivisionError first)",
                 refused_by="framework", message="Depth of filter must not be 0", ops=("conv1d", "conv2d", "conv3d")))
     # XLA computes grouped derivatives, so depthwise configs keep the grouped call here (the depthwise
     # route is the eager path's answer to TF's CPU refusal of grouped gradients).
