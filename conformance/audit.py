@@ -145,8 +145,16 @@ def _pinned(config, when: dict):
         return None
 
 
+def _spread(cases: list, rng: random.Random) -> list:
+    """The distinct cases in a seeded random order: Hypothesis's first draws are its simplest (the
+    minimal call comes first, and repeats), so taking the first few would audit only the region's corner."""
+    distinct = list({(case.config.to_json(), getattr(case, "rule", None)): case for case in cases}.values())
+    rng.shuffle(distinct)
+    return distinct
+
+
 def _cases(entry, harness, target, kind, seed: int) -> list:
-    """Cases of one cell inside the entry's region, in draw order."""
+    """Distinct cases of one cell inside the entry's region, in a seeded random order."""
     from .strategies import INVALID_RULES, VALUE_PROFILES, ConvCase, conv_configs, invalid_cases
 
     when = entry.when
@@ -162,12 +170,12 @@ def _cases(entry, harness, target, kind, seed: int) -> list:
         for case in _draw(invalid_cases(op=target.op, dtypes=dtypes, rules=rules, region=region), DRAWS_PER_CELL, seed):
             if entry.applies(target.implementation, target.op, target.device, case.config, rule=case.rule):
                 cases.append(case)
-        return cases
+        return _spread(cases, rng)
     for config in _draw(conv_configs(op=target.op, dtypes=dtypes, region=region), DRAWS_PER_CELL, seed):
         config = _pinned(config, when)
         if config is not None and entry.applies(target.implementation, target.op, target.device, config):
             cases.append(ConvCase(config, rng.randrange(2**32), rng.choice(VALUE_PROFILES)))
-    return cases
+    return _spread(cases, rng)
 
 
 def audit_entry(entry, harness, *, examples: int, seed: int, device: str = "cpu",
@@ -225,7 +233,9 @@ def audit_entry(entry, harness, *, examples: int, seed: int, device: str = "cpu"
             else:
                 result.other += 1
                 if len(result.others) < 3:
-                    result.others.append(outcome.message.strip()[:600] or ", ".join(sorted(statuses)))
+                    elsewhere = sorted({record.known_id for record in outcome.records if record.known_id})
+                    result.others.append(outcome.message.strip()[:600] or (
+                        f"known as {', '.join(elsewhere)}: {case.config}" if elsewhere else ", ".join(sorted(statuses))))
     result.skipped = list(dict.fromkeys(result.skipped))
     result.seconds = round(time.perf_counter() - started, 2)
     result.decide(precision=entry.classification == "precision")

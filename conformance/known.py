@@ -11,9 +11,11 @@ Conditions in `when` (all must hold; a list means "any of"):
 - op, device, implementation, precision (the run's --precision: "default" or "highest"): names;
 - any ConvConfig field or property (dtype, batch, groups, transposed, bias, padding, ndim, ...):
   equal to the value, or in the list;
-- NAME_gt / NAME_ge / NAME_lt / NAME_le: a numeric field or property compared with the value;
+- NAME_gt / NAME_ge / NAME_lt / NAME_le: a numeric field or property compared with the value, or with
+  another field named as a string (out_channels_lt = "groups");
 - any_NAME_gt / any_NAME_eq ... : true when some spatial dim of a per-dim field (stride, dilation,
-  kernel, in_size, out_size, output_padding, padding_lo, padding_hi, kernel_span = dilation*(kernel-1)) satisfies it; all_NAME_...: every dim;
+  kernel, in_size, out_size, output_padding, padding_lo, padding_hi, kernel_span = dilation*(kernel-1),
+  output_padding_past_hi = output_padding - padding_hi) satisfies it; all_NAME_...: every dim;
 - any_A_OP_B / all_A_OP_B = true / false, A and B per-dim fields: the relation holds in some (every)
   dim, e.g. any_output_padding_ge_stride = true, all_kernel_gt_in_size = true;
 - asymmetric_padding: true / false; depthwise: true / false (conformance.capabilities.is_depthwise);
@@ -190,12 +192,14 @@ def _value(name: str, config: ConvConfig, context: dict[str, str]) -> Any:
 
 # Fields with one value per spatial dim, for any_/all_ conditions and the relations between two of them.
 _PER_DIM = ("stride", "dilation", "kernel", "in_size", "out_size", "output_padding", "padding_lo", "padding_hi",
-            "kernel_span")
+            "kernel_span", "output_padding_past_hi")
 
 
 def _per_dim(name: str, config: ConvConfig) -> list:
     if name == "kernel_span":  # how far the dilated kernel reaches past its first tap: dilation * (kernel - 1)
         return [d * (k - 1) for d, k in zip(config.dilation, config.kernel)]
+    if name == "output_padding_past_hi":  # what output_padding adds beyond the high padding's crop: op - hi
+        return [op - hi for op, (_, hi) in zip(config.output_padding, config.resolved_padding)]
     if name in ("padding_lo", "padding_hi"):
         return [pair[0 if name == "padding_lo" else 1] for pair in config.resolved_padding]
     if name not in _PER_DIM:
@@ -267,6 +271,8 @@ def _holds(name: str, want: Any, config: ConvConfig, context: dict[str, str]) ->
         return quantifier(_OPS[op](v, want) for v in _per_dim(field_name, config))
     base, _, op = name.rpartition("_")
     if op in _OPS and base:
+        if isinstance(want, str):  # out_channels_lt = "groups": compared with another field
+            want = _value(want, config, context)
         return _OPS[op](_value(base, config, context), want)
     value = _value(name, config, context)
     if isinstance(want, list) and not isinstance(value, list):

@@ -319,6 +319,9 @@ _RELATION_CONFIG = ConvConfig(ndim=2, transposed=True, in_size=(3, 4), kernel=(2
     pytest.param("all_dilation_gt", 1, False, id="not-every-dim-number"),
     pytest.param("any_padding_hi_gt", 0, True, id="padding-hi"),
     pytest.param("all_padding_lo_eq", 0, False, id="padding-lo"),
+    # output_padding (1, 0) less padding_hi (1, 0): (0, 0), under the strides (1, 2) in every dim (KD-041)
+    pytest.param("any_output_padding_past_hi_gt", 0, False, id="output-padding-past-hi"),
+    pytest.param("all_output_padding_past_hi_lt_stride", True, True, id="output-padding-past-hi-under-stride"),
 ])
 def test_per_dim_conditions_and_relations(tmp_path, condition, want, holds):
     path = tmp_path / "mine.toml"
@@ -327,6 +330,26 @@ def test_per_dim_conditions_and_relations(tmp_path, condition, want, holds):
                     f'expected = "error"\nupstream = "u"\nwhen = {{ {condition} = {value} }}\n')
     (entry,) = load_known_divergences(path).entries
     assert entry.applies("mine", "conv_transpose2d", "cpu", _RELATION_CONFIG) == holds, (condition, want)
+
+
+@pytest.mark.parametrize("out_channels, groups, holds", [(1, 2, True), (2, 2, False), (4, 2, False)])
+def test_a_field_compared_with_another_field(tmp_path, out_channels, groups, holds):
+    """`out_channels_lt = "groups"` (KD-019: a transposed filter of output depth C_out // groups = 0)."""
+    path = tmp_path / "mine.toml"
+    path.write_text('[[divergence]]\nid = "MY-1"\nimplementations = ["mine"]\nsummary = "s"\nclassification = "bug"\n'
+                    'expected = "error"\nupstream = "u"\nwhen = { out_channels_lt = "groups" }\n')
+    (entry,) = load_known_divergences(path).entries
+    config = ConvConfig.unchecked(ndim=1, transposed=True, in_channels=2, out_channels=out_channels, groups=groups,
+                                  in_size=(3,), kernel=(1,))
+    assert entry.applies("mine", "conv_transpose1d", "cpu", config) == holds
+
+
+def test_a_misspelt_field_to_compare_with_fails_at_load(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('[[divergence]]\nid = "MY-1"\nimplementations = ["mine"]\nsummary = "s"\nclassification = "bug"\n'
+                    'expected = "error"\nupstream = "u"\nwhen = { out_channels_lt = "grups" }\n')
+    with pytest.raises(KnownDivergenceError, match="grups"):
+        load_known_divergences(path)
 
 
 @pytest.mark.parametrize("condition, value, message", [
