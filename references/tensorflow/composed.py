@@ -125,6 +125,11 @@ def _gpu_has_tf32() -> bool:
     return tuple(details.get("compute_capability", (0, 0))) >= (8, 0)
 
 
+# How TF's CPU kernels refuse a filter of depth 0 (PyTorch computes it: the output is the bias): Eigen's
+# Conv2D, Eigen's Conv3D, the graph-mode shape function, oneDNN's (float32, bfloat16; measured 2026-12-07).
+ZERO_DEPTH_REFUSALS = ("filter depth must be stricly positive", "filter_depth must be non-zero",
+                       "depth of filter must not be 0", "filter must not have zero elements")
+
 # What TensorFlow's API has no form for, whichever ops are used.
 API_GAPS = (
     Gap("unbatched", "TensorFlow's convolutions take a batch dimension (rank n+2); there is no unbatched call"),
@@ -201,8 +206,7 @@ class TensorFlowAdapter(FrameworkAdapter):
     # around it. A dilated call divides by the depth in tf.nn.convolution first (KD-018).
     gaps = API_GAPS + (
         Gap("in_channels=0 and undilated", "TF's CPU kernels refuse a filter of depth 0", refused_by="framework",
-            message="filter depth must be stricly positive|filter_depth must be non-zero|depth of filter must not be 0"
-                    "|filter must not have zero elements",
+            message="|".join(ZERO_DEPTH_REFUSALS),
             ops=("conv1d", "conv2d", "conv3d")),
     )
 

@@ -102,7 +102,7 @@ import numpy as np
 
 from conformance.capabilities import FrameworkRefusal, Gap, is_depthwise
 from conformance.config import ConvConfig
-from references.tensorflow.composed import API_GAPS, TensorFlowAdapter, channels_first, import_tensorflow, onednn_enabled
+from references.tensorflow.composed import API_GAPS, ZERO_DEPTH_REFUSALS, TensorFlowAdapter, channels_first, import_tensorflow, onednn_enabled
 
 __all__ = ["TensorFlowNative", "TensorFlowOneDNNOff", "CPU_GAPS", "REFUSALS", "conv2d_backprop_gaps",
            "is_depthwise", "native_call", "refusal_reason", "tf_call"]
@@ -110,9 +110,7 @@ __all__ = ["TensorFlowNative", "TensorFlowOneDNNOff", "CPU_GAPS", "REFUSALS", "c
 # Phrases of TensorFlow's messages that refuse a feature (found by calling; see the tests). Grouping
 # refusals name a depth mismatch, so they count only for groups > 1.
 REFUSALS = ("not supported", "not yet support", "only supports", "not implemented", "unimplemented",
-            # zero input channels (PyTorch computes them: the output is the bias)
-            "filter depth must be stricly positive", "filter_depth must be non-zero", "depth of filter must not be 0",
-            "filter must not have zero elements")  # the last: oneDNN's (float32, bfloat16), measured 2026-12-07
+            *ZERO_DEPTH_REFUSALS)
 GROUPING_REFUSALS = ("must have the same depth", "must match last dimension of input",
                      "must have the same number of channels")
 
@@ -346,7 +344,7 @@ def cpu_gaps(onednn: bool) -> tuple[Gap, ...]:
         # Every dtype, Eigen ("filter depth must be stricly positive") and oneDNN ("filter must not have zero
         # elements") alike; a dilated call never reaches a kernel: tf.nn.convolution divides by the depth (KD-018).
         Gap("in_channels=0 and undilated", "TF's CPU kernels refuse a filter of depth 0", refused_by="framework",
-            message="|".join(REFUSALS[5:]), ops=_ORDINARY),
+            message="|".join(ZERO_DEPTH_REFUSALS), ops=_ORDINARY),
         Gap("output_padding-hi>=stride", "conv_transpose's 'VALID' output reaches at most stride - 1 past the full "
                                          "size: TF's size check refuses output_padding beyond hi + stride - 1",
             refused_by="framework", message="|".join(SIZE_REFUSALS), ops=_TRANSPOSED),
