@@ -7,6 +7,7 @@ tensorflow: those load when an adapter is first used).
 from .arithmetic import Arithmetic, default_arithmetic
 from .capabilities import FrameworkRefusal, Gap
 from .config import DTYPES, ConvConfig, InvalidConfig
+from .definitions import Definition
 from .registry import (
     Implementation,
     ImplementationLoadError,
@@ -20,6 +21,7 @@ __all__ = [
     "Arithmetic",
     "ConvConfig",
     "DTYPES",
+    "Definition",
     "FrameworkRefusal",
     "Gap",
     "Implementation",

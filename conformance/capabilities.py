@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .config import DTYPES, ConvConfig
+from .definitions import Definition
 from .machine import MACHINE_CONDITIONS, machine_condition
 from .vocabulary import OP_NAMES, op_family
 
@@ -104,6 +105,8 @@ FEATURES: dict[str, Callable[[ConvConfig], bool]] = {
     # so the invalid call "output_padding < max(stride, dilation)" is not drawn for it (issue #36).
     "output_padding>=max(stride, dilation)": lambda c: c.transposed and _any(
         zip(c.output_padding, c.stride, c.dilation), lambda t: t[0] >= max(t[1], t[2])),
+    # an invalid call only: a negative pad, for an adapter whose library has no call that takes one
+    "padding<0": lambda c: _any(_pairs(c), lambda p: min(p) < 0),
     # conv_transpose with "VALID" reaches at most stride - 1 past the full size (TensorFlow's size check)
     "output_padding-hi>=stride": lambda c: c.transposed and _any(
         zip(c.output_padding, c.resolved_padding, c.stride), lambda t: t[0] - t[1][1] >= t[2]),
@@ -112,7 +115,7 @@ FEATURES: dict[str, Callable[[ConvConfig], bool]] = {
 OP_FEATURES = ("*", "transposed", "ndim=1", "ndim=2", "ndim=3")
 # Features only an invalid call has: declared by an adapter whose API has no form of that mistake
 # (no witness: there is no valid call with it), they keep the invalid call from being drawn for it.
-INVALID_ONLY_FEATURES = ("output_padding>=max(stride, dilation)",)
+INVALID_ONLY_FEATURES = ("output_padding>=max(stride, dilation)", "padding<0")
 
 # Semantic axes a kernel may not have: drawn for an implementation only when it opts in.
 OPT_IN_AXES: dict[str, tuple[str, ...]] = {
@@ -244,11 +247,13 @@ def _op_level(gap: Gap, op: str) -> Gap | None:
 
 @dataclass(frozen=True)
 class Capabilities:
-    """An implementation's gaps and the axes it opted in to (read with `capabilities_of(impl)`)."""
+    """An implementation's gaps, the axes it opted in to, and the invalid calls it defines
+    (conformance.definitions), read with `capabilities_of(impl)`."""
 
     gaps: tuple[Gap, ...] = ()
     opt_in: tuple[str, ...] = tuple(OPT_IN_AXES)
     name: str = ""
+    definitions: tuple[Definition, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = [a for a in self.opt_in if a not in OPT_IN_AXES]
@@ -258,6 +263,14 @@ class Capabilities:
         wrong = [g for g in self.gaps if not isinstance(g, Gap)]
         if wrong:
             raise ValueError(f"{self.name or 'implementation'}: gaps must be conformance.Gap records, got {wrong[0]!r}")
+        wrong = [d for d in self.definitions if not isinstance(d, Definition)]
+        if wrong:
+            raise ValueError(f"{self.name or 'implementation'}: defines must be conformance.Definition records, "
+                             f"got {wrong[0]!r}")
+        unknown = [f for d in self.definitions for f in d.unless if f not in FEATURES]
+        if unknown:
+            raise ValueError(f"{self.name or 'implementation'}: Definition unless={unknown[0]!r} is not one of "
+                             f"{sorted(FEATURES)}")
 
     def all_gaps(self) -> tuple[Gap, ...]:
         """The declared gaps, then one per value of an opt-in axis not opted in to."""
@@ -283,15 +296,20 @@ class Capabilities:
         return next((g for g in self.all_gaps() if g.refused_by in refused_by and g.covers(config, device, check)),
                     None)
 
+    def definition_for(self, config: ConvConfig, rule: str | None) -> Definition | None:
+        """The declared definition of an invalid call that breaks `rule`, or None (it must raise)."""
+        return next((d for d in self.definitions
+                     if d.applies(config, rule) and not any(FEATURES[f](config) for f in d.unless)), None)
+
     def framework_gaps(self, op: str, device: str, check: str) -> tuple[Gap, ...]:
         """The gaps the library refuses, for one op family, device and check kind: those a witness checks."""
         return tuple(g for g in self.region(op, device, check).gaps if g.refused_by == "framework")
 
 
 def capabilities_of(impl) -> Capabilities:
-    """An implementation's declaration: its `gaps` and `opt_in` (class attributes or instance ones)."""
+    """An implementation's declaration: its `gaps`, `opt_in` and `defines` (class attributes or instance ones)."""
     return Capabilities(gaps=tuple(getattr(impl, "gaps", ()) or ()), opt_in=tuple(getattr(impl, "opt_in", ()) or ()),
-                        name=str(getattr(impl, "name", "")))
+                        name=str(getattr(impl, "name", "")), definitions=tuple(getattr(impl, "defines", ()) or ()))
 
 
 # ---- witnesses: the smallest call with a feature --------------------------------------------------

@@ -28,6 +28,7 @@ from .ceilings import within_ceiling
 from .checks import CheckKind, check_kind
 from .compare import Verdict, compare
 from .coverage import features_of
+from .definitions import DEFINED, Definition, NotComputable
 from .isolation import (
     DECLARATION_RAISED,
     ImplementationCrashed,
@@ -39,7 +40,7 @@ from .isolation import (
     stop_workers,
 )
 from .machine import cpu_flags, cpu_model
-from .oracle import OracleCache, compute_oracle, oracle_name_for
+from .oracle import OracleCache, OracleResult, compute_oracle, oracle_name_for
 from .origin import describe_origin, refusal_origin
 from .records import PASS_RECORD_CAP, CheckRecord, RecordWriter, RunRecord, SummaryRecord
 from .registry import (
@@ -225,6 +226,7 @@ class Harness:
         self._crash_region_calls: Counter = Counter()  # (test_id, known id) -> calls made in its region
         self._presumed: Counter = Counter()  # (test_id, known id) -> calls presumed to crash
         self._oracles = OracleCache()
+        self._capabilities: dict[str, Capabilities] = {}
         self.consensus_specs: list[str] = []
 
     # ---- implementations --------------------------------------------------------------------
@@ -270,7 +272,13 @@ class Harness:
     def capabilities(self, target: Target) -> Capabilities:
         """The target's declared gaps and opt-in axes, asked of the implementation itself (an --impl
         factory's instance may set them); an implementation that does not load (a framework not
-        installed) gives its class-level declaration."""
+        installed) gives its class-level declaration. Asked once per implementation (declarations are data)."""
+        found = self._capabilities.get(target.spec)
+        if found is None:
+            found = self._capabilities[target.spec] = self._declared_capabilities(target)
+        return found
+
+    def _declared_capabilities(self, target: Target) -> Capabilities:
         impl = self.implementation(target.spec)
         try:
             return impl.capabilities() if isinstance(impl, IsolatedImplementation) else capabilities_of(impl)
@@ -279,6 +287,7 @@ class Harness:
                 name = target.implementation
                 gaps = declared_attribute(target.spec, "gaps", ())
                 opt_in = declared_attribute(target.spec, "opt_in", ())
+                defines = declared_attribute(target.spec, "defines", ())
             return capabilities_of(Declared)
 
     def declared_dtypes(self, target: Target, kind: CheckKind | str) -> tuple[str, ...]:
@@ -345,7 +354,7 @@ class Harness:
         return outcome
 
     def _declare_and_call(self, impl, target: Target, kind: CheckKind, config, inputs, presumed: str | None,
-                          gaps: bool = True):
+                          gaps: bool = True, wants_arithmetic: bool | None = None):
         """(reason, arithmetic, returned): the implementation's declarations and its call.
 
         reason is why the call was not made (declared unsupported, or `presumed` a known crash), and
@@ -353,7 +362,8 @@ class Harness:
         (conformance.worker._evaluate). A declaration that raised raises _DeclarationRaised; a call
         that raised raises its own exception.
         """
-        device, wants_arithmetic = target.device, not kind.judge
+        device = target.device
+        wants_arithmetic = not kind.judge if wants_arithmetic is None else wants_arithmetic
         isolated = isinstance(impl, IsolatedImplementation)
         if isolated and presumed is None:
             answer = impl.evaluate(kind, config, inputs, device, wants_arithmetic, gaps)
@@ -390,13 +400,23 @@ class Harness:
 
         presumed = self._presumed_known_crash(target, kind, case, test_id)
         tensors = case.tensors(kind.tangents)
+        definition = self.capabilities(target).definition_for(config, getattr(case, "rule", None)) \
+            if kind.raising_passes and witness is None else None
+        defined = None
+        if definition is not None:
+            try:
+                defined = self._read_definition(definition, case, tensors, target)
+            except NotComputable as err:
+                return unsupported(f"{target.implementation}: defines {definition.rule!r} as {definition.reading} "
+                                   f"({definition.reason}), but {err}")
         # In the dtype's storage; the call gets them with the config's strides (in a worker, after
         # pickling, which makes every array contiguous).
         inputs = tensors.in_storage(config.dtype)
         clock = _CallClock(impl, self._tallies.get(test_id))
         try:
             reason, arithmetic, returned = self._declare_and_call(impl, target, kind, config, inputs, presumed,
-                                                                  gaps=witness is None)
+                                                                  gaps=witness is None,
+                                                                  wants_arithmetic=True if defined else None)
         except _DeclarationRaised as raised:
             clock.stop()
             reason = _not_installed_reason(target.implementation, raised.err)
@@ -417,6 +437,8 @@ class Harness:
                 return self._undeclared_refusal(base, kind, target, reason, seconds)
             if reason is not None:
                 return unsupported(reason, seconds)
+            if defined is not None and not isinstance(err, (ImplementationCrashed, ImplementationTimeout)):
+                return self._defined_but_refused(err, base, kind, target, definition, case, seconds)
             if kind.raising_passes and not isinstance(err, (ImplementationCrashed, ImplementationTimeout)):
                 return self._refused(err, base, kind, target, seconds)
             return self._event_from_exception(err, base, kind, target, case, test_id, seconds)
@@ -431,6 +453,8 @@ class Harness:
             record = CheckRecord(**base, check=kind.name, status=ERROR,
                                  message=f"{err} [{target.implementation} {config} on {device}]")
             return Outcome({kind.name: ERROR}, [record], record.message + "\nreproduce: " + base["repro"])
+        if defined is not None:
+            return self._judge_defined(target, case, base, kind, definition, defined, returned, arithmetic, seconds)
         if kind.judge:
             verdicts = kind.judge(config, got)
             return self._outcome(target, case, base, kind, verdicts, got, None, None, seconds)
@@ -442,6 +466,74 @@ class Harness:
         verdicts = {name: compare(name, got.get(name), oracle.expected[name], oracle.abs_sums[name], terms[name],
                                   arithmetic, partials.get(name, 0)) for name in results}
         return self._outcome(target, case, base, kind, verdicts, got, oracle, terms, seconds, arithmetic_dict)
+
+    def _read_definition(self, definition: Definition, case, tensors, target: Target):
+        """(values, absolute values) of what `definition` gives for an invalid call, or None where it
+        refuses the call too (or the call it gives is a declared framework gap: refused); NotComputable
+        where the references cannot compute it."""
+        forward = get_implementation(oracle_name_for(target.implementation)).forward
+        read = [definition.read(case.config, case.weight_shape, t.x, t.w, t.b, forward)
+                for t in (tensors, tensors.absolute())]
+        if read[0] is None:
+            return None
+        if self.capabilities(target).gap_for(read[0].call, target.device, "forward",
+                                             refused_by=("framework",)) is not None:
+            return None
+        return tuple(read)
+
+    def _judge_defined(self, target: Target, case, base, kind: CheckKind, definition: Definition, defined,
+                       returned, arithmetic, seconds) -> Outcome:
+        """An invalid call the implementation defines (conformance.definitions): its result against the
+        definition's reading, with the forward bound."""
+        name = kind.results[0]
+        expected, absolute = defined
+        verdict = compare(name, returned, expected.output, absolute.output, expected.terms, arithmetic)
+        label = f"{oracle_name_for(target.implementation)}, read as {definition.reading}"
+        record = CheckRecord(**base, check=name, status=verdict.status, kind=verdict.kind, stats=verdict.stats,
+                             arithmetic=arithmetic.to_dict() if hasattr(arithmetic, "to_dict") else arithmetic,
+                             heatmap=verdict.heatmap, seconds=seconds, reduction_length=expected.terms, oracle=label,
+                             detail=DEFINED + definition.reading)
+        if verdict.passed:
+            record.message = f"defined by {target.implementation} ({definition.reason}): matches {definition.reading}"
+            return Outcome({name: PASS}, [record], "")
+        # A known entry of the invalid call, or of the forward call the definition makes of it (TF's
+        # float16 bias rounding is the same in both).
+        known = None
+        for check, config, rule in ((name, case.config, case.rule), ("forward", expected.call, None)):
+            if self.known is None or known is not None:
+                break
+            oracle = OracleResult({check: expected.output}, {check: absolute.output}, label)
+            known = self.known.match(target, config, check, verdict,
+                                     _ceiling(check, returned, oracle, expected.terms, expected.call), rule)
+        if known is not None:
+            record.status, record.known_id = KNOWN, known
+            return Outcome({name: KNOWN}, [record], "")
+        record.message = (f"{target.implementation} defines {definition.rule!r} as {definition.reading} "
+                          f"({definition.reason}), and its result differs from that definition: "
+                          + self._failure_message(verdict, target, case))
+        stats_line = self._stats_line([record])
+        return Outcome({name: record.status}, [record],
+                       record.message + ("\n" + stats_line if stats_line else "") + "\nreproduce: " + base["repro"])
+
+    def _defined_but_refused(self, err, base, kind: CheckKind, target: Target, definition: Definition, case,
+                             seconds) -> Outcome:
+        """A call the implementation declares defined raised: the declaration or the library is wrong
+        (or a known entry's error: a wrong result that a later op of the call refuses)."""
+        type_name = getattr(err, "type_name", type(err).__name__)
+        text = getattr(err, "message", None) or str(err)
+        message = (f"declared defined, but refused: {target.implementation} defines {definition.rule!r} as "
+                   f"{definition.reading} ({definition.reason}), and the call raised {type_name}: {text[:300]} "
+                   f"[{target.implementation} {base['config_str']} on {target.device}]; narrow the Definition "
+                   f"(ops, dtypes) or remove it")
+        name = kind.results[0]
+        record = CheckRecord(**base, check=name, status=ERROR, message=message, detail=type_name, seconds=seconds)
+        known = self.known.match_event(target, case.config, {"check": name, "status": ERROR,
+                                                             "message": f"{type_name}: {text}"},
+                                       case.rule) if self.known is not None else None
+        if known is not None:
+            record.status, record.known_id = KNOWN, known
+            return Outcome({name: KNOWN}, [record], "")
+        return Outcome({name: ERROR}, [record], message + "\nreproduce: " + base["repro"])
 
     def _presumed_known_crash(self, target: Target, kind: CheckKind, case, test_id: str) -> str | None:
         """Why this call is not made: a known entry expects it to crash or hang, it has crashed in this

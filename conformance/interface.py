@@ -12,6 +12,7 @@ import numpy as np
 from .arithmetic import Arithmetic, default_arithmetic
 from .capabilities import Gap
 from .config import DTYPES, ConvConfig
+from .definitions import Definition
 
 __all__ = ["Implementation"]
 
@@ -33,7 +34,10 @@ class Implementation:
     calls it does not run (conformance.capabilities.Gap records, each with its reason): the
     strategies draw only inside what is left. `opt_in` names the semantic axes it has
     (conformance.capabilities.OPT_IN_AXES: "padding_mode", "unbatched"); a plugin that names none is
-    drawn zero padding and batched calls only. `supports(config, device)` is for the rare rest that a
+    drawn zero padding and batched calls only. `defines` names the invalid calls (PyTorch's rules)
+    that the library defines on purpose, each with its definition (conformance.definitions.Definition):
+    those calls are checked against that definition instead of being expected to raise.
+    `supports(config, device)` is for the rare rest that a
     gap cannot state: None or the reason a config is out of scope; it may take a `check` keyword
     argument to refuse per check kind. `arithmetic` declares
     the arithmetic used (it sets the tolerance).
@@ -55,6 +59,7 @@ class Implementation:
     # semantic axes it has. Built-in implementations opt in to every axis.
     gaps: tuple[Gap, ...] = ()
     opt_in: tuple[str, ...] = ()
+    defines: tuple[Definition, ...] = ()
 
     def supports(self, config: ConvConfig, device: str = "cpu") -> str | None:
         if device not in self.devices:

@@ -31,14 +31,19 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _declared() -> dict[str, tuple]:
-    """{built-in name: its gaps, opt-in axes included}, read from the declarations alone."""
+def _capabilities() -> dict:
+    """{built-in name: its Capabilities}, read from the declarations alone."""
     from conformance.harness import Harness, Target
     from conformance.registry import BUILTIN
 
     harness = Harness(writer=None, run_id="capability-table", isolation="none")
-    return {name: harness.capabilities(Target(op="conv2d", implementation=name, device="cpu", spec=name)).all_gaps()
+    return {name: harness.capabilities(Target(op="conv2d", implementation=name, device="cpu", spec=name))
             for name in BUILTIN}
+
+
+def _declared() -> dict[str, tuple]:
+    """{built-in name: its gaps, opt-in axes included}."""
+    return {name: capabilities.all_gaps() for name, capabilities in _capabilities().items()}
 
 
 def summary() -> str:
@@ -76,6 +81,22 @@ def table() -> str:
             refused = f"framework: /{_cell(gap['message'])}/" if gap["refused_by"] == "framework" else "adapter (no API form)"
             feature = "every call" if gap["feature"] == "*" else gap["feature"]
             lines.append(f"| {name} | {_cell(feature)} | {_cell(gap['where'])} | {refused} | {_cell(gap['reason'])} |")
+    lines += [
+        "",
+        "## Invalid calls each implementation defines",
+        "",
+        "A call that breaks one of PyTorch's validity rules must raise, except where the implementation "
+        "declares that its library defines it (`defines`, conformance/definitions.py): that call is checked "
+        "against the definition's reading, computed by the float64 references, and a refusal is the finding "
+        "\"declared defined, but refused\".",
+        "",
+        "| implementation | rule | reading | what it gives | where | not for | source |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, capabilities in _capabilities().items():
+        for d in (d.summary() for d in capabilities.definitions):
+            lines.append(f"| {name} | {_cell(d['rule'])} | `{d['reading']}` | {_cell(d['meaning'])} | "
+                         f"{_cell(d['where'])} | {_cell(d['unless'])} | {_cell(d['reason'])} |")
     return "\n".join(lines) + "\n"
 
 

@@ -565,11 +565,18 @@ def test_negative_explicit_padding_accepted_by_onednn_is_kd044():
 
 
 @pytest.mark.parametrize("spec", ["tensorflow", "tensorflow.xla"])
-def test_tensorflows_same_with_stride_2_is_its_own_definition_kd031(spec):
-    """TF's SAME is defined for stride > 1 (output ceil(n / s)); PyTorch's rule refuses it: KD-031."""
+def test_tensorflows_same_with_stride_2_is_checked_against_its_own_definition(spec):
+    """TF's SAME is defined for stride > 1 (output ceil(n / s), the odd pad at the end): the declared
+    definition same_upper, whose reading the result matches; with dilation 2 too, TF refuses it."""
     case = _invalid_case("'same' needs stride 1", in_size=(5, 1), kernel=(2, 1), stride=(2, 1), padding="same")
     outcome = _harness_outcome(spec, "invalid", case, "conv2d")
-    assert outcome.statuses == {"invalid_call": "known"} and outcome.records[0].known_id == "KD-031"
+    assert outcome.statuses == {"invalid_call": "pass"}, outcome.message
+    assert outcome.records[0].detail == "defined: same_upper"
+    if spec == "tensorflow":  # eager TF refuses stride > 1 with dilation > 1 (a declared gap): must raise
+        dilated = _invalid_case("'same' needs stride 1", "float64", in_size=(5, 1), kernel=(2, 1), stride=(2, 1),
+                                dilation=(2, 1), padding="same")
+        refused = _harness_outcome(spec, "invalid", dilated, "conv2d")
+        assert refused.statuses == {"invalid_call": "pass"} and refused.records[0].detail != "defined: same_upper"
 
 
 def test_xla_zero_input_channels_raise_tf_s_zero_division_while_tracing_kd018():
@@ -634,15 +641,16 @@ def test_bfloat16_double_vjp_past_the_float32_bound_is_kd007_within_bfloat16_sum
 
 
 @pytest.mark.parametrize("spec", ["tensorflow", "tensorflow.xla"])
-def test_a_weight_that_fits_another_grouping_is_tf_s_inferred_groups_kd045(spec):
-    """TF infers groups = input depth / filter depth: PyTorch's groups=2 weight with one channel too
-    many (depth 2 for an input of depth 2) is TF's ungrouped convolution, KD-045; a depth that does
-    not divide the input's (3 for 4) is refused, a pass."""
+def test_a_weight_that_fits_another_grouping_is_tf_s_inferred_groups(spec):
+    """TF infers groups = input depth / filter depth (the definition groups_from_weight): PyTorch's
+    groups=2 weight with one channel too many (depth 2 for an input of depth 2) is TF's ungrouped
+    convolution, checked against it; a depth that does not divide the input's (3 for 4) is refused."""
     def case(in_channels):
         return _invalid_case("weight shape matches the channels", "float64", weight_shape=(2, in_channels // 2 + 1, 1, 1),
                              in_channels=in_channels, out_channels=2, groups=2, in_size=(1, 1), kernel=(1, 1))
 
     accepted = _harness_outcome(spec, "invalid", case(2), "conv2d")
-    assert accepted.statuses == {"invalid_call": "known"} and accepted.records[0].known_id == "KD-045"
+    assert accepted.statuses == {"invalid_call": "pass"}, accepted.message
+    assert accepted.records[0].detail == "defined: groups_from_weight"
     refused = _harness_outcome(spec, "invalid", case(4), "conv2d")
     assert refused.statuses == {"invalid_call": "pass"}, refused.message

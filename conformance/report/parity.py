@@ -1,7 +1,8 @@
 """Two properties per implementation, from the records of two check kinds:
 
 - error parity (check kind "invalid"): for each validity rule, whether the implementation refuses a
-  call that breaks it, and with what message (the first seen), or accepts it;
+  call that breaks it, and with what message (the first seen), or accepts it; or, for a rule it
+  declares it defines (conformance.definitions), whether its results match that definition;
 - bitwise repeatability (check kind "determinism"): whether two identical calls gave identical bits,
   per implementation and device.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable
 
+from ..definitions import DEFINED
 from ..records import CheckRecord
 from ..vocabulary import KNOWN, MISMATCH, PASS
 
@@ -25,8 +27,12 @@ def error_parity(checks: Iterable[CheckRecord]) -> dict[str, Any]:
         if record.check != "invalid_call" or not record.rule or record.phase not in ("generate", "final"):
             continue
         rules.add(record.rule)
-        cell = seen.setdefault((record.implementation, record.rule), {"refused": 0, "accepted": 0, "message": ""})
-        if record.status == PASS:
+        cell = seen.setdefault((record.implementation, record.rule),
+                               {"refused": 0, "accepted": 0, "message": "", "defined": "", "matched": 0, "differed": 0})
+        if (record.detail or "").startswith(DEFINED):
+            cell["defined"] = record.detail[len(DEFINED):]
+            cell["matched" if record.status == PASS else "differed"] += record.status in (PASS, MISMATCH, KNOWN)
+        elif record.status == PASS:
             cell["refused"] += 1
             cell["message"] = cell["message"] or record.message
         elif record.status in (MISMATCH, KNOWN):
@@ -39,6 +45,11 @@ def error_parity(checks: Iterable[CheckRecord]) -> dict[str, Any]:
             cell = seen.get((impl, rule))
             if cell is None:
                 cells.append({"state": "empty", "text": "not drawn", "n": 0})
+            elif cell["defined"] and not cell["accepted"]:
+                defined = cell["matched"] + cell["differed"]
+                text = f"defined ({cell['defined']}): " + (f"differs in {cell['differed']} of {defined}" if cell["differed"]
+                                                           else f"matches ({defined})")
+                cells.append({"state": "mismatch" if cell["differed"] else "pass", "text": text, "n": defined})
             elif cell["accepted"]:
                 cells.append({"state": "mismatch", "text": f"accepts ({cell['accepted']} of "
                                                        f"{cell['accepted'] + cell['refused']})", "n": cell["accepted"]})

@@ -33,6 +33,7 @@ from conformance.arithmetic import Arithmetic, default_arithmetic
 from conformance.call_forms import dimension_numbers, transposed_padding
 from conformance.capabilities import TRANSPOSED_OPS, Gap, no_padding_modes
 from conformance.config import ConvConfig
+from conformance.definitions import Definition, same_upper_pairs
 from references._adapter import FrameworkAdapter
 
 __all__ = [
@@ -152,7 +153,7 @@ def _conv(jax, config: ConvConfig, x, w, precision, preferred, layout: Layout | 
         if config.padding_mode != "zeros":
             # What PyTorch's padding_mode means, as a JAX user writes it: jnp.pad, then no padding.
             widths = [(0, 0)] * x.ndim
-            for axis, pair in zip(layout.spatial_axes, config.resolved_padding):
+            for axis, pair in zip(layout.spatial_axes, same_upper_pairs(config)):
                 widths[axis] = pair
             x = jnp.pad(x, widths, mode=JNP_PAD_MODES[config.padding_mode])
             padding = [(0, 0)] * config.ndim
@@ -210,6 +211,15 @@ class JaxAdapter(FrameworkAdapter):
             # is extra high padding here, so "too large" is only more padding, never a call a user makes.
             Gap("output_padding>=max(stride, dilation)", "lax.conv_transpose has no output_padding argument (the "
                 "adapter adds PyTorch's to the high padding): its limit has no JAX form", ops=TRANSPOSED_OPS))
+    # What lax defines where PyTorch's rules refuse (conformance.definitions): lax's padding pairs may be
+    # negative (a crop), an output may be empty, and padding='SAME' takes any stride.
+    defines = (Definition("padding >= 0", "crop", "lax.conv_general_dilated: a negative padding pair crops",
+                          padding_modes=("zeros",)),  # jnp.pad refuses a negative width
+               Definition("dilated kernel fits the padded input", "empty_output",
+                          "lax.conv_general_dilated: an output of size 0 where the dilated kernel is larger "
+                          "than the padded input"),
+               Definition("'same' needs stride 1", "same_upper", "lax.padtype_to_pads: padding='SAME' for any "
+                          "stride, ceil(in / stride) outputs, the odd pad at the end"))
     # Eager JAX compiles each primitive for each new shape: 0.3 s a forward, 0.8 s a gradient and
     # about 4 s a double VJP per new example on a cold cache here (benchmarks/costs.py), the most of
     # any path but torch.compile. 15 a test: more than the ~14 it ran before the capability

@@ -46,6 +46,7 @@ import numpy as np
 
 from conformance.capabilities import OPT_IN_AXES, FrameworkRefusal, Gap, no_padding_modes
 from conformance.config import ConvConfig
+from conformance.definitions import Definition
 from conformance.registry import Implementation
 
 __all__ = ["KerasAdapter", "KerasTorchAdapter", "KerasJaxAdapter", "KerasTensorFlowAdapter",
@@ -136,6 +137,8 @@ class KerasAdapter(Implementation):
     max_ci_examples = 12
     opt_in = tuple(OPT_IN_AXES)
     _TRANSPOSED = ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+    defines = (Definition("'same' needs stride 1", "same_upper", "keras.layers.Conv*D: padding='same' for any "
+                          "strides (TensorFlow's SAME: ceil(in / stride) outputs, the odd pad at the end)"),)
     gaps = (
         *no_padding_modes("Keras convolutions pad with zeros only (no padding_mode argument)"),
         Gap("unbatched", "no unbatched call (Keras layers take inputs with a batch axis)"),

@@ -39,6 +39,7 @@ import numpy as np
 from conformance.arithmetic import Arithmetic
 from conformance.capabilities import TRANSPOSED_OPS, FrameworkRefusal, Gap, no_padding_modes
 from conformance.config import ConvConfig
+from conformance.definitions import Definition, same_upper_pairs
 from conformance.registry import Implementation
 
 __all__ = ["OnnxRuntimeAdapter", "conv_model", "PAD_MODES"]
@@ -67,7 +68,7 @@ def conv_model(config: ConvConfig):
     mode = getattr(config, "padding_mode", "zeros")
     nodes, initializers, source = [], [], "x"
     if mode != "zeros":
-        pairs = config.resolved_padding
+        pairs = same_upper_pairs(config)
         # Pad's pads cover every axis: (N, C) get none.
         pads = [0, 0, *(lo for lo, _ in pairs), 0, 0, *(hi for _, hi in pairs)]
         initializers.append(helper.make_tensor("pads", onnx.TensorProto.INT64, [len(pads)], pads))
@@ -98,6 +99,11 @@ class OnnxRuntimeAdapter(Implementation):
     devices = ("cpu",)
     dtypes = ("float32", "float16")
     opt_in = ("padding_mode", "unbatched")
+    defines = (Definition("'same' needs stride 1", "same_upper", "ONNX Conv: auto_pad='SAME_UPPER' for any "
+                          "stride, ceil(in / stride) outputs, the odd pad at the end", padding_modes=("zeros",),
+                          unless=("dilation>1",)),  # "Dilation not supported for AutoPadType::SAME_UPPER"
+               Definition("'same' needs stride 1", "same_upper", "a Pad node by the mode with SAME_UPPER's pads, "
+                          "then Conv", padding_modes=("reflect", "replicate", "circular")))
     gaps = (
         Gap("unbatched", "no unbatched call (ONNX Conv's input X is (N, C, *spatial))"),
         *no_padding_modes("ONNX has no padding_mode; PyTorch's is a Pad node before an ordinary Conv only",

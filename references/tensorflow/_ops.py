@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from conformance.config import ConvConfig
+from conformance.definitions import same_upper_pairs
 
 __all__ = ["Layout", "Plan", "make_plan", "conv_graph", "convolve", "insert_zeros"]
 
@@ -240,10 +241,13 @@ def conv_graph(config: ConvConfig, plan: Plan, x, w, b=None):
     x = layout.from_torch(x)
     if plan.route == "conv":
         padding = config.padding
+        if padding == "same" and any(s > 1 for s in config.stride) and any(d > 1 for d in config.dilation):
+            # TF's SAME for these strides: the stride-1 dilated call below, then subsampled, would not give it.
+            padding = same_upper_pairs(config)
         if config.padding_mode == "reflect":
             # PyTorch's reflect is tf.pad's REFLECT (SYMMETRIC would repeat the edge value).
             widths = [[0, 0] for _ in range(config.ndim + 2)]
-            for axis, pair in zip(layout.spatial_axes, config.resolved_padding, strict=True):
+            for axis, pair in zip(layout.spatial_axes, same_upper_pairs(config), strict=True):
                 widths[axis] = list(pair)
             x, padding = tf.pad(x, widths, mode="REFLECT"), ((0, 0),) * config.ndim
         y = convolve(x, _forward_filter(w, config.ndim), groups=config.groups, stride=config.stride,

@@ -54,6 +54,7 @@ shapes". See `known_divergence` and tests/repro/tf_empty_batch_shape.py.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 
 import numpy as np
@@ -61,6 +62,7 @@ import numpy as np
 from conformance.arithmetic import Arithmetic, default_arithmetic
 from conformance.capabilities import TRANSPOSED_OPS, Gap
 from conformance.config import ConvConfig
+from conformance.definitions import Definition
 from conformance.machine import cpu_flags, tf_onednn
 from references._adapter import FrameworkAdapter
 
@@ -141,6 +143,18 @@ API_GAPS = (
 )
 
 
+# Calls PyTorch's rules refuse that TensorFlow's ops define (conformance.definitions): checked against
+# that definition, not expected to raise.
+TF_SAME = Definition("'same' needs stride 1", "same_upper", "tf.nn.convolution: padding='SAME' for any stride, "
+                     "ceil(in / stride) outputs, the odd pad at the end")
+TF_EMPTY_OUTPUT = Definition("dilated kernel fits the padded input", "empty_output",
+                             "TF's Conv shape functions: an output of size 0 where the dilated filter is "
+                             "larger than the padded input")
+TF_OUTPUT_SHAPE = Definition("output_padding < max(stride, dilation)", "tf_output_shape",
+                             "tf.nn.conv_transpose takes the output_shape: any size whose 'VALID' / 'SAME' "
+                             "size check passes (the rest is refused: gap output_padding-hi>=stride)")
+
+
 def unexpressible(config: ConvConfig, name: str, device: str = "cpu", check: str = "forward") -> str | None:
     """What TensorFlow's API has no form for, whichever ops are used (None when it has one): API_GAPS."""
     gap = next((g for g in API_GAPS if g.covers(config, device, check)), None)
@@ -204,7 +218,14 @@ class TensorFlowAdapter(FrameworkAdapter):
     # Its convolutions are TF's Conv2D/Conv3D, whose kernels refuse a filter of depth 0: Eigen's and oneDNN's,
     # every dtype (measured on an AVX2 CPU and an AVX-512 one, 2026-12-07); the composition does not route
     # around it. A dilated call divides by the depth in tf.nn.convolution first (KD-018).
+    # Its transposed calls with groups or dilation go by zero insertion, which takes any output_padding.
+    defines = (TF_SAME, TF_EMPTY_OUTPUT, dataclasses.replace(TF_OUTPUT_SHAPE, unless=("groups>1", "dilation>1")),
+               Definition("output_padding < max(stride, dilation)", "extended_output", "the zero-insertion "
+                          "composition (grouped or dilated): a stride-1 convolution padded by d(k-1) - lo and "
+                          "d(k-1) - hi + output_padding"))
     gaps = API_GAPS + (
+        # The composition would crop a negative pad (tf.slice), a call of the harness's, not of TensorFlow's.
+        Gap("padding<0", "TensorFlow's ops take no negative padding (the composition's crop is not a TF call)"),
         Gap("in_channels=0 and undilated", "TF's CPU kernels refuse a filter of depth 0", refused_by="framework",
             message="|".join(ZERO_DEPTH_REFUSALS),
             ops=("conv1d", "conv2d", "conv3d")),

@@ -102,7 +102,18 @@ import numpy as np
 
 from conformance.capabilities import FrameworkRefusal, Gap, is_depthwise
 from conformance.config import ConvConfig
-from references.tensorflow.composed import API_GAPS, ZERO_DEPTH_REFUSALS, TensorFlowAdapter, channels_first, import_tensorflow, onednn_enabled
+from conformance.definitions import Definition, same_upper_pairs
+from references.tensorflow.composed import (
+    API_GAPS,
+    TF_EMPTY_OUTPUT,
+    TF_OUTPUT_SHAPE,
+    TF_SAME,
+    ZERO_DEPTH_REFUSALS,
+    TensorFlowAdapter,
+    channels_first,
+    import_tensorflow,
+    onednn_enabled,
+)
 
 __all__ = ["TensorFlowNative", "TensorFlowOneDNNOff", "CPU_GAPS", "REFUSALS", "conv2d_backprop_gaps",
            "is_depthwise", "native_call", "refusal_reason", "tf_call"]
@@ -244,7 +255,7 @@ def _ordinary(tf, config: ConvConfig, x, f, first: bool, call: str):
     ndim, fmt = config.ndim, _FORMATS[(config.ndim, first)]
     mode = getattr(config, "padding_mode", "zeros")
     if mode != "zeros":  # PyTorch's padding_mode as a TF user writes it: tf.pad by the mode, then no padding
-        x = tf.pad(x, _pad_widths(config.resolved_padding, first, ndim), mode=mode.upper())
+        x = tf.pad(x, _pad_widths(same_upper_pairs(config), first, ndim), mode=mode.upper())
         padding = "VALID"
     elif isinstance(config.padding, str):
         padding = config.padding.upper()
@@ -264,8 +275,11 @@ def _ordinary(tf, config: ConvConfig, x, f, first: bool, call: str):
 
 
 def _explicit_transposed(config: ConvConfig) -> bool:
-    """A transposed config that conv2d_transpose's explicit padding expresses (2-d, hi >= output_padding)."""
-    return config.ndim == 2 and all(hi >= op for (_, hi), op in zip(config.resolved_padding, config.output_padding))
+    """A transposed config that conv2d_transpose's explicit padding expresses (2-d, hi >= output_padding);
+    and a 2-d one with a negative pad, which TF's explicit pairs are the only call to take (and refuse)."""
+    pairs = config.resolved_padding
+    return config.ndim == 2 and (all(hi >= op for (_, hi), op in zip(pairs, config.output_padding))
+                                 or any(min(pair) < 0 for pair in pairs))
 
 
 def _transposed(tf, config: ConvConfig, x, f, first: bool):
@@ -373,6 +387,10 @@ class TensorFlowNative(TensorFlowAdapter):
 
     name = "tensorflow"
     gaps = (*API_GAPS, *CPU_GAPS, *conv2d_backprop_gaps(onednn=True))
+    # TF's convolutions take no groups argument: the filter's depth sets the grouping.
+    defines = (TF_SAME, TF_EMPTY_OUTPUT, TF_OUTPUT_SHAPE,
+               Definition("weight shape matches the channels", "groups_from_weight",
+                          "tf.nn.convolution has no groups argument: groups = input depth / filter depth"))
     # tf.nn.depthwise_conv2d for depthwise configs (conformance.capabilities.is_depthwise): the call a TF
     # user makes for them, whose CPU gradients TF computes; the grouped-gradient gaps above are
     # declared for the other grouped calls ("groups>1 and not depthwise").

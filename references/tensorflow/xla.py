@@ -38,6 +38,9 @@ class TensorFlowXLA(TensorFlowNative):
     # XLA computes grouped derivatives, so depthwise configs keep the grouped call here (the depthwise
     # route is the eager path's answer to TF's CPU refusal of grouped gradients).
     depthwise_call = False
+    # Its graph-mode shape functions refuse an empty output ("Negative dimension size caused by
+    # subtracting 2 from 1", measured 2026-12-07): no empty_output here.
+    defines = tuple(d for d in TensorFlowNative.defines if d.reading != "empty_output")
 
     def __init__(self, precision: str = "default", cache_size: int = 128) -> None:
         super().__init__(precision)
