@@ -184,13 +184,16 @@ def _tf_output_shape(config, weight_shape, x, w, b, forward):
 
 
 def _groups_from_weight(config, weight_shape, x, w, b, forward):
+    if len(weight_shape) != config.ndim + 2:
+        return None  # a filter of the wrong rank: refused
     out_channels, depth = weight_shape[0], weight_shape[1]
     if depth == 0 or config.in_channels % depth:
         return None  # the input's depth is no multiple of the filter's: refused
     groups = config.in_channels // depth
     if groups == 0 or out_channels % groups:
         return None  # the output depth is no multiple of the grouping: refused
-    call = _valid(config, groups=groups, out_channels=out_channels)
+    # the kernel, too, is the filter's
+    call = _valid(config, groups=groups, out_channels=out_channels, kernel=tuple(weight_shape[2:]))
     return Defined(forward(call, x, w, b), call.reduction_length, call)
 
 
