@@ -43,6 +43,7 @@ __all__ = ["EntryAudit", "audit_entry", "add_arguments", "run"]
 # given the value, so a region such as "batch = 0" is reached without filtering thousands of draws.
 _PINNABLE = ("batch", "in_channels", "out_channels", "groups", "bias", "padding_mode", "memory_format", "batched",
              "dtype")
+_PINNABLE_PER_DIM = ("stride", "dilation", "kernel", "in_size", "output_padding")
 DRAWS_PER_CELL = 150  # configs drawn per cell before the region's filter; the region's share of them is kept
 
 
@@ -135,6 +136,13 @@ def _pinned(config, when: dict):
     from .config import InvalidConfig
 
     pins = {name: when[name] for name in _PINNABLE if name in when and not isinstance(when[name], list)}
+    for name, want in when.items():
+        field_name = name[len("all_"):-len("_eq")] if name.startswith("all_") and name.endswith("_eq") else None
+        if field_name in _PINNABLE_PER_DIM and isinstance(want, int) and not isinstance(want, bool):
+            pins[field_name] = (want,) * config.ndim  # all_kernel_eq = 1: every dim's kernel is 1
+    for name, other in when.items():  # in_channels_eq = "groups": the field takes the other's value
+        if name.endswith("_eq") and name[:-len("_eq")] in _PINNABLE and isinstance(other, str) and other in _PINNABLE:
+            pins[name[:-len("_eq")]] = pins.get(other, getattr(config, other))
     if not pins:
         return config
     if pins.get("in_channels") == 0 or pins.get("groups"):

@@ -82,6 +82,7 @@ FEATURES: dict[str, Callable[[ConvConfig], bool]] = {
     "memory_format=channels_last": lambda c: c.memory_format == "channels_last",
     "memory_format=strided": lambda c: c.memory_format == "strided",
     "batch=0": lambda c: c.batch == 0,
+    "batch=0 and padding_mode=reflect": lambda c: c.batch == 0 and c.padding_mode == "reflect",
     "in_channels=0": lambda c: c.in_channels == 0,
     # tf.nn.convolution's dilated path divides by the depth first (KD-018); the undilated ones reach a kernel
     "in_channels=0 and undilated": lambda c: c.in_channels == 0 and all(d == 1 for d in c.dilation),
@@ -336,6 +337,7 @@ _WITNESSES: dict[str, Callable[[dict], dict]] = {
     "memory_format=channels_last": lambda f: dict(f, memory_format="channels_last"),
     "memory_format=strided": lambda f: dict(f, memory_format="strided"),
     "batch=0": lambda f: dict(f, batch=0),
+    "batch=0 and padding_mode=reflect": lambda f: dict(f, batch=0, padding=((1, 1),) * f["ndim"], padding_mode="reflect"),
     "in_channels=0": lambda f: dict(f, in_channels=0),
     "in_channels=0 and undilated": lambda f: dict(f, in_channels=0),
     "groups>1": lambda f: dict(f, groups=2),

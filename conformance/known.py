@@ -15,12 +15,20 @@ Conditions in `when` (all must hold; a list means "any of"):
   another field named as a string (out_channels_lt = "groups");
 - any_NAME_gt / any_NAME_eq ... : true when some spatial dim of a per-dim field (stride, dilation,
   kernel, in_size, out_size, output_padding, padding_lo, padding_hi, kernel_span = dilation*(kernel-1),
-  output_padding_past_hi = output_padding - padding_hi) satisfies it; all_NAME_...: every dim;
+  output_padding_past_hi = output_padding - padding_hi, uncropped_size = a transposed call's output
+  before its padding crop, (in-1)*stride + kernel_span + 1 + max(output_padding_past_hi, 0), and
+  kernel_span_hw_swapped = kernel_span with a 3-d call's H and W dilations swapped, direct_padding_lo /
+  direct_padding_hi = a transposed call's padding as the direct convolution of its stride-dilated input,
+  kernel_span - padding_lo and kernel_span - padding_hi + output_padding) satisfies it;
+  all_NAME_...: every dim;
+- some_dim = { direct_padding_lo_lt = 0, direct_padding_hi_gt = 0 }: one spatial dim meets every
+  condition of the table (per-dim fields compared with a number or with another per-dim field);
 - any_A_OP_B / all_A_OP_B = true / false, A and B per-dim fields: the relation holds in some (every)
   dim, e.g. any_output_padding_ge_stride = true, all_kernel_gt_in_size = true;
 - asymmetric_padding: true / false; depthwise: true / false (conformance.capabilities.is_depthwise);
 - anisotropic_dilation: true / false (the spatial dims' dilations are not all equal);
-- empty_input: true / false (the input has no elements: an empty batch or zero channels).
+- empty_input: true / false (the input has no elements: an empty batch or zero channels);
+- in_channels_per_group, out_channels_per_group: numbers, for NAME_gt ... (in_channels_per_group_ge = 4).
 
 Machine conditions (conformance.machine), for bugs that live in one instruction set's kernels:
 - cpu_has = "avx512_bf16" or a list: the CPU has every flag (as /proc/cpuinfo spells them);
@@ -180,6 +188,8 @@ def _value(name: str, config: ConvConfig, context: dict[str, str]) -> Any:
         return len(set(config.dilation)) > 1
     if name == "empty_input":
         return 0 in config.input_shape
+    if name in ("in_channels_per_group", "out_channels_per_group"):
+        return (config.in_channels if name.startswith("in_") else config.out_channels) // max(config.groups, 1)
     if name == "depthwise":
         from .capabilities import is_depthwise
 
@@ -192,7 +202,8 @@ def _value(name: str, config: ConvConfig, context: dict[str, str]) -> Any:
 
 # Fields with one value per spatial dim, for any_/all_ conditions and the relations between two of them.
 _PER_DIM = ("stride", "dilation", "kernel", "in_size", "out_size", "output_padding", "padding_lo", "padding_hi",
-            "kernel_span", "output_padding_past_hi")
+            "kernel_span", "output_padding_past_hi", "uncropped_size", "kernel_span_hw_swapped",
+            "direct_padding_lo", "direct_padding_hi")
 
 
 def _per_dim(name: str, config: ConvConfig) -> list:
@@ -200,6 +211,20 @@ def _per_dim(name: str, config: ConvConfig) -> list:
         return [d * (k - 1) for d, k in zip(config.dilation, config.kernel)]
     if name == "output_padding_past_hi":  # what output_padding adds beyond the high padding's crop: op - hi
         return [op - hi for op, (_, hi) in zip(config.output_padding, config.resolved_padding)]
+    if name == "uncropped_size":  # a transposed call's output before its padding crop (what VALID gives)
+        return [(n - 1) * s + d * (k - 1) + 1 + max(op - hi, 0) for n, s, d, k, op, (_, hi) in zip(
+            config.in_size, config.stride, config.dilation, config.kernel, config.output_padding, config.resolved_padding)]
+    if name in ("direct_padding_lo", "direct_padding_hi"):  # a transposed call as the direct convolution of its
+        # stride-dilated input (lax.conv_transpose's padding): span - lo low, span - hi + output_padding high
+        spans = [d * (k - 1) for d, k in zip(config.dilation, config.kernel)]
+        if name == "direct_padding_lo":
+            return [span - lo for span, (lo, _) in zip(spans, config.resolved_padding)]
+        return [span - hi + op for span, (_, hi), op in zip(spans, config.resolved_padding, config.output_padding)]
+    if name == "kernel_span_hw_swapped":  # kernel_span with the last two dims' dilations swapped (3-d: H and W)
+        dilation = list(config.dilation)
+        if len(dilation) == 3:
+            dilation[1], dilation[2] = dilation[2], dilation[1]
+        return [d * (k - 1) for d, k in zip(dilation, config.kernel)]
     if name in ("padding_lo", "padding_hi"):
         return [pair[0 if name == "padding_lo" else 1] for pair in config.resolved_padding]
     if name not in _PER_DIM:
@@ -254,9 +279,27 @@ def _machine_holds(name: str, want: Any, config: ConvConfig, context: dict) -> b
 _MACHINE = ("cpu_has", "cpu_lacks", "tf_onednn", "tf_kernel", "versions")
 
 
+def _some_dim(want: Any, config: ConvConfig) -> bool:
+    """some_dim = { direct_padding_lo_lt = 0, direct_padding_hi_gt = 0 }: one spatial dim meets all of them."""
+    if not isinstance(want, dict) or not want:
+        raise KnownDivergenceError(f"some_dim = {want!r}: give a table of per-dim conditions, "
+                                   "e.g. {{ direct_padding_lo_lt = 0, direct_padding_hi_gt = 0 }}")
+    tests = []
+    for key, value in want.items():
+        field_name, _, op = key.rpartition("_")
+        if op not in _OPS or field_name not in _PER_DIM:
+            raise KnownDivergenceError(f"some_dim.{key}: give a per-dim field ({', '.join(_PER_DIM)}) and an "
+                                       f"operator ({', '.join(_OPS)}), e.g. kernel_gt = 1")
+        other = _per_dim(value, config) if isinstance(value, str) else [value] * config.ndim
+        tests.append((_per_dim(field_name, config), _OPS[op], other))
+    return any(all(op(values[dim], other[dim]) for values, op, other in tests) for dim in range(config.ndim))
+
+
 def _holds(name: str, want: Any, config: ConvConfig, context: dict[str, str]) -> bool:
     if name in _MACHINE:
         return _machine_holds(name, want, config, context)
+    if name == "some_dim":
+        return _some_dim(want, config)
     if name.startswith(("any_", "all_")):
         quantifier, rest = (any if name.startswith("any_") else all), name[4:]
         relation = _relation(rest)

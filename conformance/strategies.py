@@ -130,8 +130,8 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
     # An empty batch is a valid call that frameworks get wrong; 1 draw in 20, never a shrink target.
     # (Both drawn always, so the empty batch is never a shorter choice sequence than batch 1.)
     empty_batch = draw(_integers(0, 19)) == 19
-    batch = draw(_integers(1, 4))
-    batch = 0 if empty_batch and "batch=0" not in excluded else batch
+    drawn_batch = draw(_integers(1, 4))
+    batch = 0 if empty_batch and "batch=0" not in excluded else drawn_batch
     # Zero input channels: an empty call PyTorch accepts for ordinary convolution; 1 draw in 20.
     # (sampled_from draws its indices near uniformly; st.integers puts ~40% of its draws on the lower
     # bound, which made the last values of a range rare in a derandomized ci run.)
@@ -208,6 +208,8 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
         stride=stride, dilation=dilation, output_padding=tuple(output_padding),
         padding=mode if mode != "explicit" else tuple(padding), dtype=dtype, padding_mode=padding_mode,
     )
+    if batch == 0 and padding_mode == "reflect" and "batch=0 and padding_mode=reflect" in excluded:
+        fields["batch"] = drawn_batch
     if empty_channels and not _excluded_zero_depth({**fields, "in_channels": 0}, excluded):
         fields["in_channels"] = 0
     # Axes declared with their values (conformance.config.AXES) are drawn generically; the first

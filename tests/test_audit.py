@@ -108,3 +108,17 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
     done = subprocess.run([sys.executable, "-m", "conformance", "audit", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_the_audit_pins_per_dim_values_and_fields_named_by_another():
+    """KD-026's region (1x1 input and kernel, one channel per group) is reached only by pinning it: a
+    draw from the whole space lands there almost never."""
+    from conformance import ConvConfig
+    from conformance.audit import _pinned
+
+    drawn = ConvConfig(ndim=2, transposed=True, batch=2, in_channels=6, out_channels=9, groups=3, in_size=(4, 5),
+                       kernel=(2, 3), stride=(2, 2), output_padding=(1, 0))
+    when = {"all_in_size_eq": 1, "all_kernel_eq": 1, "in_channels_eq": "groups", "out_channels_eq": "groups"}
+    pinned = _pinned(drawn, when)
+    assert (pinned.in_size, pinned.kernel, pinned.in_channels, pinned.out_channels) == ((1, 1), (1, 1), 3, 3)
+    assert pinned.stride == drawn.stride and pinned.output_padding == drawn.output_padding

@@ -494,3 +494,57 @@ def test_a_planted_value_error_beyond_a_precision_entrys_ceiling_is_flagged_insi
         harness.close()
     assert outcome.statuses["grad_weight"] == "mismatch" and outcome.statuses["grad_input"] == "pass"
     assert "inside USER-001's region" in outcome.message and "beyond USER-001's ceiling" in outcome.message
+
+
+def _entry_when(tmp_path, when: str):
+    path = tmp_path / "mine.toml"
+    path.write_text('[[divergence]]\nid = "MY-1"\nimplementations = ["mine"]\nsummary = "s"\nclassification = "bug"\n'
+                    f'expected = "error"\nupstream = "u"\nwhen = {when}\n')
+    (entry,) = load_known_divergences(path).entries
+    return entry
+
+
+# conv_transpose2d, k (2, 2), pads (2, 0) and (0, 0): direct padding lo (1-2, 1-0) = (-1, 1), hi (1, 1).
+_TWO_DIMS = dict(ndim=2, transposed=True, in_channels=8, out_channels=2, in_size=(6, 6), kernel=(2, 2),
+                 padding=((2, 0), (0, 0)))
+
+
+@pytest.mark.parametrize("padding, holds", [
+    (((2, 0), (0, 0)), True),    # dim 0: direct padding (-1, 1)
+    (((2, 2), (0, 0)), False),   # dim 0: (-1, -1); dim 1: (1, 1): negative low and positive high, not in one dim
+    (((2, 2), (0, 2)), False),
+    (((0, 0), (2, 1)), False),   # dim 1: (-1, 0): a high padding of 0
+])
+def test_some_dim_holds_only_when_one_dim_meets_every_condition(tmp_path, padding, holds):
+    """KD-054: the XLA bug needs negative low and positive high padding in the same dim."""
+    entry = _entry_when(tmp_path, "{ some_dim = { direct_padding_lo_lt = 0, direct_padding_hi_gt = 0 } }")
+    config = ConvConfig.unchecked(**{**_TWO_DIMS, "padding": padding})
+    assert entry.applies("mine", "conv_transpose2d", "cpu", config) == holds, padding
+
+
+def test_some_dim_names_a_bad_field_at_load(tmp_path):
+    with pytest.raises(KnownDivergenceError, match="some_dim.kernal_gt"):
+        _entry_when(tmp_path, "{ some_dim = { kernal_gt = 1 } }").applies(
+            "mine", "conv_transpose2d", "cpu", ConvConfig.unchecked(**_TWO_DIMS))
+
+
+@pytest.mark.parametrize("dilation, in_size, holds", [
+    ((1, 2, 1), (1, 1, 1), True),    # W kernel 2 dilated by H's 2 spans 2 >= the uncropped width 2
+    ((1, 1, 2), (1, 1, 1), False),   # the height's kernel is 1: swapping reaches nothing
+    ((1, 2, 1), (1, 1, 2), False),   # width 3 fits the swapped span 2
+    ((1, 2, 2), (1, 1, 1), False),   # equal H/W dilations: the swap changes nothing
+])
+def test_uncropped_size_against_the_hw_swapped_kernel(tmp_path, dilation, in_size, holds):
+    """KD-021: TF's Conv3D shape function swaps the H and W dilations."""
+    entry = _entry_when(tmp_path, "{ any_uncropped_size_le_kernel_span_hw_swapped = true }")
+    config = ConvConfig.unchecked(ndim=3, transposed=True, in_channels=1, out_channels=1, in_size=in_size,
+                                  kernel=(1, 1, 2), dilation=dilation)
+    assert entry.applies("mine", "conv_transpose3d", "cpu", config) == holds
+
+
+@pytest.mark.parametrize("in_channels, groups, holds", [(8, 2, True), (6, 2, False), (4, 1, True)])
+def test_channels_per_group(tmp_path, in_channels, groups, holds):
+    entry = _entry_when(tmp_path, "{ in_channels_per_group_ge = 4 }")
+    config = ConvConfig.unchecked(ndim=1, in_channels=in_channels, out_channels=2, groups=groups, in_size=(3,),
+                                  kernel=(1,))
+    assert entry.applies("mine", "conv1d", "cpu", config) == holds

@@ -105,6 +105,7 @@ from conformance.config import ConvConfig
 from conformance.definitions import Definition, same_upper_pairs
 from references.tensorflow.composed import (
     API_GAPS,
+    MIRROR_PAD_REFUSALS,
     TF_EMPTY_OUTPUT,
     TF_OUTPUT_SHAPE,
     TF_SAME,
@@ -144,6 +145,8 @@ def _phrases(config: ConvConfig) -> tuple[str, ...]:
     if config.transposed and any(op - hi >= s for op, (_, hi), s
                                  in zip(config.output_padding, config.resolved_padding, config.stride)):
         phrases += SIZE_REFUSALS
+    if config.batch == 0 and config.padding_mode == "reflect":
+        phrases += MIRROR_PAD_REFUSALS
     return phrases
 
 
