@@ -481,6 +481,13 @@ class Harness:
             return None
         return tuple(read)
 
+    def _known_of_defined(self, match, check: str, rule: str) -> str | None:
+        """The known entry a defined call's result reproduces: one of the invalid call (its check and
+        rule), else one of the forward call its definition makes. match(check, rule) -> id or None."""
+        if self.known is None:
+            return None
+        return match(check, rule) or match("forward", None)
+
     def _judge_defined(self, target: Target, case, base, kind: CheckKind, definition: Definition, defined,
                        returned, arithmetic, seconds) -> Outcome:
         """An invalid call the implementation defines (conformance.definitions): its result against the
@@ -496,15 +503,14 @@ class Harness:
         if verdict.passed:
             record.message = f"defined by {target.implementation} ({definition.reason}): matches {definition.reading}"
             return Outcome({name: PASS}, [record], "")
-        # A known entry of the invalid call, or of the forward call the definition makes of it (TF's
-        # float16 bias rounding is the same in both).
-        known = None
-        for check, config, rule in ((name, case.config, case.rule), ("forward", expected.call, None)):
-            if self.known is None or known is not None:
-                break
+        # TF's float16 bias rounding is the same in the invalid call and in the forward call it defines.
+        def match(check, rule):
             oracle = OracleResult({check: expected.output}, {check: absolute.output}, label)
-            known = self.known.match(target, config, check, verdict,
-                                     _ceiling(check, returned, oracle, expected.terms, expected.call), rule)
+            config = case.config if rule is not None else expected.call
+            return self.known.match(target, config, check, verdict,
+                                    _ceiling(check, returned, oracle, expected.terms, expected.call), rule)
+
+        known = self._known_of_defined(match, name, case.rule)
         if known is not None:
             record.status, record.known_id = KNOWN, known
             return Outcome({name: KNOWN}, [record], "")
@@ -527,14 +533,12 @@ class Harness:
                    f"(ops, dtypes) or remove it")
         name = kind.results[0]
         record = CheckRecord(**base, check=name, status=ERROR, message=message, detail=type_name, seconds=seconds)
-        # A known entry of the invalid call, or of the forward call the definition makes of it (KD-018's
-        # ZeroDivisionError on a zero-depth dilated call is the same in both).
-        known = None
-        for check, rule in ((name, case.rule), ("forward", None)):
-            if self.known is None or known is not None:
-                break
-            known = self.known.match_event(target, case.config, {"check": check, "status": ERROR,
-                                                                 "message": f"{type_name}: {text}"}, rule)
+        # KD-018's ZeroDivisionError on a zero-depth dilated call is the same in both.
+        def match(check, rule):
+            return self.known.match_event(target, case.config, {"check": check, "status": ERROR,
+                                                                "message": f"{type_name}: {text}"}, rule)
+
+        known = self._known_of_defined(match, name, case.rule)
         if known is not None:
             record.status, record.known_id = KNOWN, known
             return Outcome({name: KNOWN}, [record], "")

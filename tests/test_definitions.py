@@ -170,3 +170,25 @@ def test_the_error_parity_table_says_defined_and_whether_it_matched():
     parity = {row["implementation"]: row["cells"][0] for row in build_model(ReadResult(records=records))["error_parity"]["rows"]}
     assert parity["a"] == {"state": "pass", "text": "defined (same_upper): matches (2)", "n": 2}
     assert parity["b"]["state"] == "mismatch" and parity["b"]["text"] == "defined (same_upper): differs in 1 of 2"
+
+
+def _check_with_entry(tmp_path, spec, entry: str):
+    path = tmp_path / "mine.toml"
+    path.write_text('[[divergence]]\nid = "MY-1"\nsummary = "s"\nclassification = "bug"\nupstream = "u"\n'
+                    f'implementations = ["{spec}"]\nchecks = ["forward"]\nwhen = {{ ndim = 1 }}\n{entry}\n')
+    harness = Harness(writer=None, run_id="t", isolation="none", known=load_known_divergences(path))
+    case = InvalidCase(STRIDED_SAME, "'same' needs stride 1", STRIDED_SAME.weight_shape, 0, "normal")
+    return harness.check(Target("conv1d", spec, "cpu", f"tests.definitions_plugins:{spec}"), "invalid", case,
+                         test_id="t")
+
+
+def test_a_defined_call_with_the_wrong_values_is_known_by_an_entry_of_the_forward_call_it_makes(tmp_path):
+    outcome = _check_with_entry(tmp_path, "same_as_pytorch_pairs", 'expected = "mismatch"\nkind = "value"')
+    assert outcome.statuses == {"invalid_call": "known"} and outcome.records[0].known_id == "MY-1"
+
+
+def test_a_defined_call_that_raises_is_known_by_an_entry_of_the_forward_call_it_makes(tmp_path):
+    outcome = _check_with_entry(tmp_path, "same_refused", "expected = \"error\"\nmessage = \"'same' needs stride 1\"")
+    assert outcome.statuses == {"invalid_call": "known"} and outcome.records[0].known_id == "MY-1"
+    other = _check_with_entry(tmp_path, "same_refused", 'expected = "error"\nmessage = "another text"')
+    assert other.statuses == {"invalid_call": "error"}, "an entry of another error must not excuse this one"
