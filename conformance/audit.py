@@ -242,8 +242,9 @@ def audit_entry(entry, harness, *, examples: int, seed: int, device: str = "cpu"
                 result.other += 1
                 if len(result.others) < 3:
                     elsewhere = sorted({record.known_id for record in outcome.records if record.known_id})
-                    result.others.append(outcome.message.strip()[:600] or (
-                        f"known as {', '.join(elsewhere)}: {case.config}" if elsewhere else ", ".join(sorted(statuses))))
+                    said = outcome.message.strip()[:600] or str(case.config)
+                    result.others.append(f"known as {', '.join(elsewhere)}: {said}" if elsewhere
+                                         else outcome.message.strip()[:600] or ", ".join(sorted(statuses)))
     result.skipped = list(dict.fromkeys(result.skipped))
     result.seconds = round(time.perf_counter() - started, 2)
     result.decide(precision=entry.classification == "precision")

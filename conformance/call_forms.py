@@ -7,9 +7,45 @@ calls into its scripts, so a script calls the library exactly as the adapter doe
 
 from __future__ import annotations
 
+import math
+
 from .config import ConvConfig
 
-__all__ = ["torch_padding_args", "dimension_numbers", "transposed_padding"]
+__all__ = ["torch_padding_args", "dimension_numbers", "transposed_padding", "same_pairs", "string_padding"]
+
+
+# ---- the libraries' own padding strings ----------------------------------------------------------
+
+
+def same_pairs(in_size, kernel, stride, dilation, lower: bool = False) -> tuple[tuple[int, int], ...]:
+    """TF's / ONNX's / lax's 'SAME' as (lo, hi) pairs, for any stride: ceil(n / s) outputs, so a total
+    pad of max((ceil(n/s) - 1) s + d(k-1) + 1 - n, 0), its odd position at the end (SAME_UPPER) or, with
+    `lower`, at the start (SAME_LOWER)."""
+    pairs = []
+    for n, k, s, d in zip(in_size, kernel, stride, dilation):
+        total = max((math.ceil(n / s) - 1) * s + d * (k - 1) + 1 - n, 0)
+        small, large = total // 2, total - total // 2
+        pairs.append((large, small) if lower else (small, large))
+    return tuple(pairs)
+
+
+def string_padding(config: ConvConfig, strings: tuple[str, ...] = ("SAME", "SAME_LOWER")) -> str | None:
+    """The library's own padding string that an ordinary zero-padded call's explicit pairs spell, or None.
+
+    "SAME" (SAME_UPPER) or "SAME_LOWER", whichever of `strings` the library has, when the pairs are
+    exactly its pairs for this call (any stride) and not all zero. A user who wants Keras's
+    `strides=2, padding='same'` writes the string, so the adapters call the string for these pairs:
+    the library's own padding rule, forward and derivatives, is then the call under test.
+    """
+    if config.transposed or isinstance(config.padding, str) or config.padding_mode != "zeros":
+        return None
+    pairs = tuple(tuple(p) for p in config.padding)
+    if not any(lo or hi for lo, hi in pairs):
+        return None
+    for name, lower in (("SAME", False), ("SAME_LOWER", True)):
+        if name in strings and pairs == same_pairs(config.in_size, config.kernel, config.stride, config.dilation, lower):
+            return name
+    return None
 
 
 # ---- torch.nn.functional -------------------------------------------------------------------------

@@ -82,10 +82,14 @@ FEATURES: dict[str, Callable[[ConvConfig], bool]] = {
     "memory_format=channels_last": lambda c: c.memory_format == "channels_last",
     "memory_format=strided": lambda c: c.memory_format == "strided",
     "batch=0": lambda c: c.batch == 0,
-    "batch=0 and padding_mode=reflect": lambda c: c.batch == 0 and c.padding_mode == "reflect",
     "in_channels=0": lambda c: c.in_channels == 0,
     # tf.nn.convolution's dilated path divides by the depth first (KD-018); the undilated ones reach a kernel
     "in_channels=0 and undilated": lambda c: c.in_channels == 0 and all(d == 1 for d in c.dilation),
+    # TF's tf.nn.conv2d takes dilation in its kernel (explicit pairs, or stride with dilation), where
+    # tf.nn.convolution goes by space-to-batch: the kernel, not Python, then meets the zero depth.
+    "in_channels=0 and (undilated or 2-d explicit pairs or strided)": lambda c: c.in_channels == 0 and (
+        all(d == 1 for d in c.dilation) or (c.ndim == 2 and (_any(_pairs(c), lambda p: p != (0, 0))
+                                                           or _any(c.stride, lambda s: s > 1)))),
     "groups>1": lambda c: c.groups > 1,
     "dilation>1": lambda c: _any(c.dilation, lambda d: d > 1),
     "stride>1 and dilation>1": lambda c: _any(c.stride, lambda s: s > 1) and _any(c.dilation, lambda d: d > 1),
@@ -337,9 +341,9 @@ _WITNESSES: dict[str, Callable[[dict], dict]] = {
     "memory_format=channels_last": lambda f: dict(f, memory_format="channels_last"),
     "memory_format=strided": lambda f: dict(f, memory_format="strided"),
     "batch=0": lambda f: dict(f, batch=0),
-    "batch=0 and padding_mode=reflect": lambda f: dict(f, batch=0, padding=((1, 1),) * f["ndim"], padding_mode="reflect"),
     "in_channels=0": lambda f: dict(f, in_channels=0),
     "in_channels=0 and undilated": lambda f: dict(f, in_channels=0),
+    "in_channels=0 and (undilated or 2-d explicit pairs or strided)": lambda f: dict(f, in_channels=0),
     "groups>1": lambda f: dict(f, groups=2),
     "dilation>1": lambda f: dict(f, dilation=_first_dim(f["dilation"], 2)),
     "stride>1 and dilation>1": lambda f: dict(f, stride=_first_dim(f["stride"], 2),

@@ -41,12 +41,12 @@ references compute, so a reader checks it against the library's documentation:
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
+from .call_forms import same_pairs
 from .config import ConvConfig
 from .invalid_rules import INVALID_RULES
 from .vocabulary import OP_NAMES
@@ -113,12 +113,7 @@ def _ordinary_out_size(config: ConvConfig, pairs) -> tuple[int, ...]:
 
 
 def _same_pairs(config: ConvConfig, lower: bool) -> tuple[tuple[int, int], ...]:
-    pairs = []
-    for n, k, s, d in zip(config.in_size, config.kernel, config.stride, config.dilation):
-        total = max((math.ceil(n / s) - 1) * s + d * (k - 1) + 1 - n, 0)
-        small, large = total // 2, total - total // 2
-        pairs.append((large, small) if lower else (small, large))
-    return tuple(pairs)
+    return same_pairs(config.in_size, config.kernel, config.stride, config.dilation, lower)
 
 
 def same_upper_pairs(config: ConvConfig) -> tuple[tuple[int, int], ...]:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .arithmetic import Arithmetic, default_arithmetic
-from .call_forms import dimension_numbers, torch_padding_args, transposed_padding
+from .call_forms import dimension_numbers, string_padding, torch_padding_args, transposed_padding
 from .checks import CHECK_KINDS
 from .config import ConvConfig
 from .dtypes import LARGEST_FINITE, storage_dtype
@@ -588,7 +588,8 @@ def _jax_conv(config: ConvConfig) -> str:
     lines = ["def library_conv(x, w, precision):", '    """The adapter\'s call (references/jax/lax.py)."""',
              f"    common = dict(rhs_dilation={config.dilation}, dimension_numbers={numbers!r}, precision=precision)"]
     if not config.transposed:
-        padding = config.padding.upper() if isinstance(config.padding, str) else [list(p) for p in config.padding]
+        padding = config.padding.upper() if isinstance(config.padding, str) else (
+            string_padding(config) or [list(p) for p in config.padding])
         if mode != "zeros":
             jnp_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
             pairs = [[0, 0], [0, 0]] + [list(p) for p in config.resolved_padding]
@@ -694,6 +695,8 @@ def _tensorflow_conv(config: ConvConfig) -> str:
     if not config.transposed:
         if isinstance(config.padding, str) and mode == "zeros":
             padding = repr(config.padding.upper())
+        elif string_padding(config, ("SAME",)):  # TF's own 'SAME' where the pairs are its (any stride)
+            padding = "'SAME'"
         elif not any(lo or hi for lo, hi in config.resolved_padding):
             padding = "'VALID'"
         elif ndim == 2 and mode == "zeros":

@@ -22,6 +22,7 @@ from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+from .call_forms import same_pairs
 from .capabilities import FEATURES
 from .config import AXES, DTYPES, ConvConfig
 from .dtypes import round_to_dtype, storage_dtype
@@ -130,8 +131,8 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
     # An empty batch is a valid call that frameworks get wrong; 1 draw in 20, never a shrink target.
     # (Both drawn always, so the empty batch is never a shorter choice sequence than batch 1.)
     empty_batch = draw(_integers(0, 19)) == 19
-    drawn_batch = draw(_integers(1, 4))
-    batch = 0 if empty_batch and "batch=0" not in excluded else drawn_batch
+    batch = draw(_integers(1, 4))
+    batch = 0 if empty_batch and "batch=0" not in excluded else batch
     # Zero input channels: an empty call PyTorch accepts for ordinary convolution; 1 draw in 20.
     # (sampled_from draws its indices near uniformly; st.integers puts ~40% of its draws on the lower
     # bound, which made the last values of a range rare in a derandomized ci run.)
@@ -201,6 +202,14 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
             lo = hi = 0
         in_size.append(size)
         padding.append((lo, hi))
+    # Explicit pairs that are TF's / ONNX's / lax's 'SAME' (SAME_UPPER, or SAME_LOWER) for this call,
+    # any stride, 1 draw in 16 each: the adapters call their library's string for them
+    # (conformance.call_forms.string_padding), so Keras's strides=2, padding="same" is a call under test.
+    same_like = draw(_indices(16))
+    if same_like >= 14 and mode == "explicit" and not transposed and padding_mode == "zeros" and not no_padding:
+        pairs = same_pairs(in_size, kernel, stride, dilation, lower=same_like == 15)
+        if not symmetric or all(lo == hi for lo, hi in pairs):
+            padding = list(pairs)
 
     fields = dict(
         ndim=ndim, transposed=transposed, batch=batch, in_channels=groups * in_per_group,
@@ -208,8 +217,6 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
         stride=stride, dilation=dilation, output_padding=tuple(output_padding),
         padding=mode if mode != "explicit" else tuple(padding), dtype=dtype, padding_mode=padding_mode,
     )
-    if batch == 0 and padding_mode == "reflect" and "batch=0 and padding_mode=reflect" in excluded:
-        fields["batch"] = drawn_batch
     if empty_channels and not _excluded_zero_depth({**fields, "in_channels": 0}, excluded):
         fields["in_channels"] = 0
     # Axes declared with their values (conformance.config.AXES) are drawn generically; the first

@@ -654,3 +654,21 @@ def test_a_weight_that_fits_another_grouping_is_tf_s_inferred_groups(spec):
     assert accepted.records[0].detail == "defined: groups_from_weight"
     refused = _harness_outcome(spec, "invalid", case(4), "conv2d")
     assert refused.statuses == {"invalid_call": "pass"}, refused.message
+
+
+@pytest.mark.parametrize("spec", ["tensorflow", "tensorflow.xla"])
+@pytest.mark.parametrize("fields, refused", [
+    (dict(padding=((0, 0), (0, 1))), True),              # explicit pairs: tf.nn.conv2d's kernel meets depth 0
+    (dict(padding="valid", stride=(2, 2)), True),        # stride with dilation: tf.nn.conv2d too
+    (dict(padding="valid"), False),                      # tf.nn.convolution: KD-018's ZeroDivisionError
+])
+def test_a_dilated_zero_depth_2d_call_is_refused_where_it_takes_conv2d(spec, fields, refused):
+    from conformance.strategies import ConvCase
+
+    config = ConvConfig(ndim=2, in_channels=0, out_channels=1, in_size=(3, 3), kernel=(1, 2), dilation=(1, 2),
+                        dtype="float32", **fields)
+    outcome = _harness_outcome(spec, "forward", ConvCase(config, 0, "normal"), "conv2d")
+    if refused:
+        assert outcome.statuses == {"forward": "unsupported"}, outcome.message
+    else:
+        assert outcome.statuses == {"forward": "known"} and outcome.records[0].known_id == "KD-018", outcome.message

@@ -162,17 +162,3 @@ def test_a_region_without_grouped_non_depthwise_calls_still_draws_depthwise_ones
     draw()
     assert seen["depthwise"] >= 20, seen
 
-
-def test_an_empty_batch_is_not_drawn_with_reflect_padding_where_that_pair_is_a_gap():
-    """TF's tf.pad REFLECT refuses an empty batch: the pair is excluded, and each half is still drawn."""
-    from hypothesis import find
-    from hypothesis.errors import NoSuchExample
-
-    feature = "batch=0 and padding_mode=reflect"
-    region = Capabilities(gaps=(Gap(feature, "excluded here"),), name="t").region("conv2d", "cpu", "forward")
-    search = settings(max_examples=3000, database=None, deadline=None, suppress_health_check=list(HealthCheck))
-    with pytest.raises(NoSuchExample):
-        find(conv_configs(op="conv2d", region=region), FEATURES[feature], settings=search)
-    assert find(conv_configs(op="conv2d", region=region), lambda c: c.batch == 0, settings=search).batch == 0
-    assert find(conv_configs(op="conv2d", region=region), lambda c: c.padding_mode == "reflect",
-                settings=search).padding_mode == "reflect"

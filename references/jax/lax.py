@@ -30,7 +30,7 @@ import importlib
 import numpy as np
 
 from conformance.arithmetic import Arithmetic, default_arithmetic
-from conformance.call_forms import dimension_numbers, transposed_padding
+from conformance.call_forms import dimension_numbers, string_padding, transposed_padding
 from conformance.capabilities import TRANSPOSED_OPS, Gap, no_padding_modes
 from conformance.config import ConvConfig
 from conformance.definitions import Definition, same_upper_pairs
@@ -149,7 +149,9 @@ def _conv(jax, config: ConvConfig, x, w, precision, preferred, layout: Layout | 
     common = dict(rhs_dilation=config.dilation, dimension_numbers=numbers, precision=precision,
                   preferred_element_type=preferred)
     if not config.transposed:
-        padding = config.padding.upper() if isinstance(config.padding, str) else list(config.padding)
+        # lax's own 'SAME' / 'SAME_LOWER' where the pairs are theirs (any stride): the string is the call.
+        padding = config.padding.upper() if isinstance(config.padding, str) else (
+            string_padding(config) or list(config.padding))
         if config.padding_mode != "zeros":
             # What PyTorch's padding_mode means, as a JAX user writes it: jnp.pad, then no padding.
             widths = [(0, 0)] * x.ndim

@@ -44,6 +44,7 @@ import sys
 
 import numpy as np
 
+from conformance.call_forms import string_padding
 from conformance.capabilities import OPT_IN_AXES, FrameworkRefusal, Gap, no_padding_modes
 from conformance.config import ConvConfig
 from conformance.definitions import Definition
@@ -68,13 +69,16 @@ def _effective_kernel(config: ConvConfig) -> tuple[int, ...]:
 def keras_padding(config: ConvConfig) -> tuple[tuple[tuple[int, int], ...] | None, str | None]:
     """(pairs for a ZeroPadding layer or None, the conv layer's padding string or None if there is none).
 
-    - ordinary: "same"/"valid" as they are; explicit pairs: ZeroPadding(pairs) then "valid"
+    - ordinary: "same"/"valid" as they are; pairs that are TF's SAME pairs (any stride): "same";
+      other explicit pairs: ZeroPadding(pairs) then "valid"
       (no ZeroPadding layer when every pair is (0, 0));
     - transposed: zero padding -> "valid"; (K//2, K//2) in every dim -> "same"; else (None, None).
     """
     if not config.transposed:
         if isinstance(config.padding, str):
             return None, config.padding
+        if string_padding(config, ("SAME",)):  # Keras's strides=2, padding="same": TF's SAME pairs
+            return None, "same"
         if not any(lo or hi for lo, hi in config.padding):
             return None, "valid"
         return config.padding, "valid"

@@ -37,6 +37,7 @@ import importlib
 import numpy as np
 
 from conformance.arithmetic import Arithmetic
+from conformance.call_forms import string_padding
 from conformance.capabilities import TRANSPOSED_OPS, FrameworkRefusal, Gap, no_padding_modes
 from conformance.config import ConvConfig
 from conformance.definitions import Definition, same_upper_pairs
@@ -77,6 +78,9 @@ def conv_model(config: ConvConfig):
         attributes["pads"] = [0] * (2 * n)
     elif config.padding == "same":
         attributes["auto_pad"] = "SAME_UPPER"
+    elif (same := string_padding(config)) and all(d == 1 for d in config.dilation):
+        # pairs that are ONNX's SAME_UPPER / SAME_LOWER (any stride; ORT refuses auto_pad with dilation)
+        attributes["auto_pad"] = "SAME_UPPER" if same == "SAME" else "SAME_LOWER"
     elif config.padding == "valid":
         attributes["auto_pad"] = "VALID"
     else:

@@ -132,9 +132,6 @@ def _gpu_has_tf32() -> bool:
 ZERO_DEPTH_REFUSALS = ("filter depth must be stricly positive", "filter_depth must be non-zero",
                        "depth of filter must not be 0", "filter must not have zero elements")
 
-# How tf.pad(mode="REFLECT") refuses an empty batch: eager MirrorPad, and XLA's mirror_pad RET_CHECK.
-MIRROR_PAD_REFUSALS = ("paddings must be less than the dimension size", "lhs_padding <= dim_size")
-
 # What TensorFlow's API has no form for, whichever ops are used.
 API_GAPS = (
     Gap("unbatched", "TensorFlow's convolutions take a batch dimension (rank n+2); there is no unbatched call"),
@@ -143,12 +140,6 @@ API_GAPS = (
                                   f"nor circular)") for mode in ("replicate", "circular")),
     Gap("padding_mode=reflect", "TensorFlow has no padding_mode; PyTorch's 'reflect' is tf.pad before an ordinary "
                                 "convolution only", ops=TRANSPOSED_OPS),
-    # tf.pad REFLECT wants every padding below its dimension's size, the batch's (0, 0) too: an empty
-    # batch has size 0 (eager MirrorPad; XLA's mirror_pad RET_CHECK). PyTorch's reflect computes it.
-    Gap("batch=0 and padding_mode=reflect", "tf.pad(mode='REFLECT') refuses a tensor with an empty batch: its "
-        "rule 'paddings must be less than the dimension size' fails for the batch's (0, 0) at size 0",
-        refused_by="framework", message="|".join(MIRROR_PAD_REFUSALS),
-        ops=("conv1d", "conv2d", "conv3d")),
 )
 
 

@@ -100,12 +100,12 @@ import re
 
 import numpy as np
 
+from conformance.call_forms import string_padding
 from conformance.capabilities import FrameworkRefusal, Gap, is_depthwise
 from conformance.config import ConvConfig
 from conformance.definitions import Definition, same_upper_pairs
 from references.tensorflow.composed import (
     API_GAPS,
-    MIRROR_PAD_REFUSALS,
     TF_EMPTY_OUTPUT,
     TF_OUTPUT_SHAPE,
     TF_SAME,
@@ -145,8 +145,6 @@ def _phrases(config: ConvConfig) -> tuple[str, ...]:
     if config.transposed and any(op - hi >= s for op, (_, hi), s
                                  in zip(config.output_padding, config.resolved_padding, config.stride)):
         phrases += SIZE_REFUSALS
-    if config.batch == 0 and config.padding_mode == "reflect":
-        phrases += MIRROR_PAD_REFUSALS
     return phrases
 
 
@@ -234,9 +232,10 @@ def _strided_dilated(config: ConvConfig) -> bool:
 
 
 def _explicit_pairs(config: ConvConfig) -> bool:
-    """Zero padding given as (lo, hi) pairs, not all zero (a padding mode pads with tf.pad instead)."""
+    """Zero padding given as (lo, hi) pairs, not all zero and not TF's own 'SAME' pairs (a padding mode
+    pads with tf.pad instead)."""
     return (config.padding_mode == "zeros" and not isinstance(config.padding, str)
-            and any(lo or hi for lo, hi in config.padding))
+            and any(lo or hi for lo, hi in config.padding) and string_padding(config, ("SAME",)) is None)
 
 
 def tf_call(config: ConvConfig, *, depthwise: bool) -> str:
@@ -262,6 +261,8 @@ def _ordinary(tf, config: ConvConfig, x, f, first: bool, call: str):
         padding = "VALID"
     elif isinstance(config.padding, str):
         padding = config.padding.upper()
+    elif string_padding(config, ("SAME",)):  # pairs that are TF's 'SAME' (any stride): the string is the call
+        padding = "SAME"
     elif not _explicit_pairs(config):
         padding = "VALID"
     elif ndim == 2:  # conv2d's and depthwise_conv2d's explicit padding list
@@ -359,8 +360,9 @@ def cpu_gaps(onednn: bool) -> tuple[Gap, ...]:
         Gap("groups>1", "TF has no grouped Conv3D on CPU", refused_by="framework",
             message="|".join(GROUPING_REFUSALS), ops=("conv3d", "conv_transpose3d")),
         # Every dtype, Eigen ("filter depth must be stricly positive") and oneDNN ("filter must not have zero
-        # elements") alike; a dilated call never reaches a kernel: tf.nn.convolution divides by the depth (KD-018).
-        Gap("in_channels=0 and undilated", "TF's CPU kernels refuse a filter of depth 0", refused_by="framework",
+        # elements") alike; a dilated call reaches a kernel only through tf.nn.conv2d (2-d, explicit pairs or
+        # a stride): tf.nn.convolution divides by the depth first (KD-018). Measured 2026-12-08, AVX2 CPU.
+        Gap("in_channels=0 and (undilated or 2-d explicit pairs or strided)", "TF's CPU kernels refuse a filter of depth 0", refused_by="framework",
             message="|".join(ZERO_DEPTH_REFUSALS), ops=_ORDINARY),
         Gap("output_padding-hi>=stride", "conv_transpose's 'VALID' output reaches at most stride - 1 past the full "
                                          "size: TF's size check refuses output_padding beyond hi + stride - 1",

@@ -32,8 +32,9 @@ class TensorFlowXLA(TensorFlowNative):
     # (every dtype: "Depth of filter must not be 0", measured 2026-12-07; found by the known-entry audit);
     # the dilated path divides by the depth first (KD-018).
     gaps = (*API_GAPS, *(g for g in CPU_GAPS if g.feature in ("stride>1 and dilation>1", "output_padding-hi>=stride")),
-            Gap("in_channels=0 and undilated", "TF's graph-mode Conv shape function refuses a filter "
-                "of depth 0 (the dilated path raises KD-018's ZeroDivisionError first)",
+            Gap("in_channels=0 and (undilated or 2-d explicit pairs or strided)", "TF's graph-mode Conv shape "
+                "function refuses a filter of depth 0 (tf.nn.convolution's dilated path raises KD-018's "
+                "ZeroDivisionError first; 2-d calls with explicit pairs or a stride take tf.nn.conv2d)",
                 refused_by="framework", message="Depth of filter must not be 0", ops=("conv1d", "conv2d", "conv3d")))
     # XLA computes grouped derivatives, so depthwise configs keep the grouped call here (the depthwise
     # route is the eager path's answer to TF's CPU refusal of grouped gradients).
