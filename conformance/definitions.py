@@ -167,6 +167,23 @@ def _empty_output(config, weight_shape, x, w, b, forward):
     return _empty(config, out_size)
 
 
+def _tf_empty_output(config, weight_shape, x, w, b, forward):
+    """TF's shape functions (GetWindowedOutputSize): (padded + stride - dilated kernel) / stride outputs,
+    C++'s division (towards zero), refused when negative; so a kernel longer than the padded input by
+    by less than twice the stride gives no output (stride 1: one longer), a longer one is refused."""
+    out_size = []
+    for n, k, s, d, (lo, hi) in zip(config.in_size, config.kernel, config.stride, config.dilation,
+                                    config.resolved_padding):
+        q = n + lo + hi + s - (d * (k - 1) + 1)
+        size = q // s if q >= 0 else -(-q // s)
+        if size < 0:
+            return None  # "Computed output size would be negative"
+        out_size.append(size)
+    if all(n > 0 for n in out_size):
+        raise NotComputable(f"the output of {config} is not empty: {tuple(out_size)}")
+    return _empty(config, tuple(out_size))
+
+
 def _extended_output(config, weight_shape, x, w, b, forward):
     return _transposed_window(config, x, w, b, forward,
                               tuple((lo, hi - op) for (lo, hi), op in zip(config.resolved_padding, config.output_padding)))
@@ -215,6 +232,9 @@ READINGS: dict[str, Reading] = {
                     "output elements no input reaches (transposed)", _crop),
     "empty_output": Reading(("dilated kernel fits the padded input",), "a kernel longer than the padded input "
                             "gives an empty output", _empty_output, (False,)),
+    "tf_empty_output": Reading(("dilated kernel fits the padded input",), "a kernel longer than the padded "
+                               "input gives (padded + stride - kernel) / stride outputs, rounded towards zero: "
+                               "none while that is 0, refused below", _tf_empty_output, (False,)),
     "extended_output": Reading(("output_padding < max(stride, dilation)",), "output_padding of any size adds "
                                "outputs at the end (those no input reaches get the bias)", _extended_output, (True,)),
     "tf_output_shape": Reading(("output_padding < max(stride, dilation)",), "output_padding of any size below "

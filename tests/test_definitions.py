@@ -63,6 +63,19 @@ def test_empty_output_where_the_kernel_is_longer_than_the_input():
         _read("empty_output", _config(in_size=(3,), kernel=(2,)), [1, 2, 3], [1, 1])
 
 
+@pytest.mark.parametrize("in_size, kernel, dilation, stride, out", [
+    ((1,), (2,), (1,), (1,), 0),     # (1 + 1 - 2) / 1 = 0: empty
+    ((1,), (3,), (1,), (1,), None),  # (1 + 1 - 3) / 1 = -1: "Computed output size would be negative"
+    ((1,), (3,), (1,), (2,), 0),     # (1 + 2 - 3) / 2 = 0
+    ((1,), (2,), (2,), (2,), 0),     # dilated kernel 3: (1 + 2 - 3) / 2 = 0
+    ((1,), (3,), (2,), (2,), None),  # dilated kernel 5: (1 + 2 - 5) / 2 = -1, C++ rounds towards zero
+])
+def test_tf_empty_output_follows_tfs_windowed_output_size(in_size, kernel, dilation, stride, out):
+    config = _config(in_size=in_size, kernel=kernel, dilation=dilation, stride=stride)
+    defined = _read("tf_empty_output", config, [1], np.ones(kernel[0]))
+    assert (defined is None) if out is None else defined.output.shape == (1, 1, out)
+
+
 def test_extended_output_and_tf_output_shape():
     # x=[1 2], w=[1 1], stride 2: the full output is [1 1 2 2]; output_padding 3 adds three outputs
     config = _config(transposed=True, in_size=(2,), kernel=(2,), stride=(2,), output_padding=(3,))

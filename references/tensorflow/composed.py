@@ -147,9 +147,9 @@ API_GAPS = (
 # that definition, not expected to raise.
 TF_SAME = Definition("'same' needs stride 1", "same_upper", "tf.nn.convolution: padding='SAME' for any stride, "
                      "ceil(in / stride) outputs, the odd pad at the end")
-TF_EMPTY_OUTPUT = Definition("dilated kernel fits the padded input", "empty_output",
-                             "TF's Conv shape functions: an output of size 0 where the dilated filter is "
-                             "larger than the padded input")
+TF_EMPTY_OUTPUT = Definition("dilated kernel fits the padded input", "tf_empty_output",
+                             "TF's Conv shape functions (GetWindowedOutputSize): (padded + stride - kernel) / "
+                             "stride outputs, C++'s division, refused when negative")
 TF_OUTPUT_SHAPE = Definition("output_padding < max(stride, dilation)", "tf_output_shape",
                              "tf.nn.conv_transpose takes the output_shape: any size whose 'VALID' / 'SAME' "
                              "size check passes (the rest is refused: gap output_padding-hi>=stride)")
@@ -219,7 +219,9 @@ class TensorFlowAdapter(FrameworkAdapter):
     # every dtype (measured on an AVX2 CPU and an AVX-512 one, 2026-12-07); the composition does not route
     # around it. A dilated call divides by the depth in tf.nn.convolution first (KD-018).
     # Its transposed calls with groups or dilation go by zero insertion, which takes any output_padding.
-    defines = (TF_SAME, TF_EMPTY_OUTPUT, dataclasses.replace(TF_OUTPUT_SHAPE, unless=("groups>1", "dilation>1")),
+    # Its strided and dilated calls go by space-to-batch, whose BatchToSpaceND refuses an empty crop.
+    defines = (TF_SAME, dataclasses.replace(TF_EMPTY_OUTPUT, unless=("stride>1 and dilation>1",)),
+               dataclasses.replace(TF_OUTPUT_SHAPE, unless=("groups>1", "dilation>1")),
                Definition("output_padding < max(stride, dilation)", "extended_output", "the zero-insertion "
                           "composition (grouped or dilated): a stride-1 convolution padded by d(k-1) - lo and "
                           "d(k-1) - hi + output_padding"))
