@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.configs import MEDIUM, MEDIUM_TRANSPOSED, SEED, as_float64, fixed_cases  # noqa: E402
+from conformance.profiles import CI, canonical_profile  # noqa: E402
 
 IMPLEMENTATIONS = ("naive", "im2col", "matrix", "torch", "jax", "tensorflow")
 REFERENCE_NAMES = ("naive", "im2col", "matrix")
@@ -295,7 +296,7 @@ def bench_startup(params) -> dict:
         env = _env(CONFORMANCE_MAX_EXAMPLES=1, BENCH_PROBE_OUT=probe_out)
         env["PYTHONPATH"] = str(ROOT / "benchmarks") + os.pathsep + env["PYTHONPATH"]
         command = [sys.executable, "-m", "pytest", "conformance/suite", "-q", "-k", "naive", "--hypothesis-profile",
-                   "ci", "-p", "no:randomly", "-p", "probes", "--report-dir", str(Path(tmp) / "reports"),
+                   "conformance-ci", "-p", "no:randomly", "-p", "probes", "--report-dir", str(Path(tmp) / "reports"),
                    "--no-conformance-report"]
         collect = [c for c in command if c != "--no-conformance-report"] + ["--collect-only"]
         tick = time.time()
@@ -506,7 +507,7 @@ def bench_suite(params) -> dict:
     examples = params["suite_examples"]
     with tempfile.TemporaryDirectory(prefix="bench-suite-") as tmp:
         report_dir = Path(tmp) / "reports"
-        command = [sys.executable, "-m", "pytest", "conformance/suite", "-q", "--hypothesis-profile", "ci",
+        command = [sys.executable, "-m", "pytest", "conformance/suite", "-q", "--hypothesis-profile", "conformance-ci",
                    "-p", "no:randomly", "--report-dir", str(report_dir), "--no-conformance-report"]
         tick = time.time()
         completed = subprocess.run(command, cwd=ROOT, env=_env(CONFORMANCE_MAX_EXAMPLES=examples),
@@ -514,7 +515,7 @@ def bench_suite(params) -> dict:
         wall = time.time() - tick
         analysis = analyse_suite_run(report_dir)
     analysis.update({
-        "command": f"CONFORMANCE_MAX_EXAMPLES={examples} pytest conformance/suite -q --hypothesis-profile ci",
+        "command": f"CONFORMANCE_MAX_EXAMPLES={examples} pytest conformance/suite -q --hypothesis-profile conformance-ci",
         "max_examples": examples,
         "exit_code": completed.returncode,
         "process_wall_seconds": round(wall, 1),
@@ -533,7 +534,7 @@ def _run_mutant(name: str, examples: int | None) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"bench-mutant-{name}-") as tmp:
         report_dir = Path(tmp) / "reports"
         command = [sys.executable, "-m", "pytest", "conformance/suite", "-q", "--impl", f"tests.mutants:{name}",
-                   "-k", name, "--hypothesis-profile", "ci", "-p", "no:randomly", "--report-dir", str(report_dir),
+                   "-k", name, "--hypothesis-profile", "conformance-ci", "-p", "no:randomly", "--report-dir", str(report_dir),
                    "--no-conformance-report"]
         env = _env(**({"CONFORMANCE_MAX_EXAMPLES": examples} if examples else {}))
         tick = time.time()
@@ -589,7 +590,7 @@ def bench_mutants(params) -> dict:
         "correct": correct,
         "max_examples": examples or "ci profile (40)",
         "mutants": details,
-        "command": "pytest conformance/suite -q --impl tests.mutants:NAME -k NAME --hypothesis-profile ci",
+        "command": "pytest conformance/suite -q --impl tests.mutants:NAME -k NAME --hypothesis-profile conformance-ci",
         "note": "caught = any mismatch/error/crash/timeout record; examples_to_first_failure = examples drawn in "
                 "the first test (in run order) that failed, up to and including the failing one, minimum over "
                 "the mutant's failing tests",
@@ -642,8 +643,9 @@ def evaluate_targets(data: dict) -> dict:
                                                  for n in per_impl if per_impl[n].get("measured")}}
     if suite.get("source") and suite.get("run_seconds") is not None:
         # A whole run given with --suite-results: judged on its own wall time when it is the default
-        # run (the ci profile, every implementation at its own budget, CONFORMANCE_MAX_EXAMPLES unset).
-        default = suite.get("hypothesis_profile") == "ci" and not suite.get("max_examples")
+        # run (conformance-ci, every implementation at its own budget, CONFORMANCE_MAX_EXAMPLES unset);
+        # the previous release's records name it "ci".
+        default = canonical_profile(suite.get("hypothesis_profile")) == CI and not suite.get("max_examples")
         targets["default_conformance_under_10_min"] = {
             "holds": default and suite["run_seconds"] < 600, "measured_seconds": suite["run_seconds"],
             "limit_seconds": 600, "judged": default,

@@ -1,6 +1,6 @@
 """Examples per hour of one measured shard run (issue #17's "examples per hour per shard").
 
-    pytest conformance/suite -n auto --hypothesis-profile nightly --shard 5/64 \\
+    pytest conformance/suite -n auto --hypothesis-profile conformance-nightly --shard 5/64 \\
         --shard-durations benchmarks/durations.json --report-dir /tmp/shard
     python benchmarks/shard_rate.py /tmp/shard/results*.jsonl
 

@@ -10,7 +10,12 @@ Options (all under "conformance" in `pytest --help`):
   --known-divergences FILE (repeatable; adds to the built-in entries; 'none': strict)
 
 It does nothing beyond adding options unless the run collects the conformance suite (tests that
-use the `target` fixture): a user's own Hypothesis tests keep their own settings.
+use the `target` fixture): a user's own Hypothesis tests keep their own settings. Installed but not
+used, it costs nothing: pytest starting in another project imports no Hypothesis, no NumPy and no
+framework through it, and registers no Hypothesis profile (tests/test_plugin_startup.py;
+benchmarks/README.md, "Start-up"). The suite's profiles (conformance.profiles) are registered in
+this plugin's pytest_configure, which runs first (tryfirst), for a run that collects the suite or
+names a conformance-* profile: Hypothesis' own pytest_configure loads --hypothesis-profile after it.
 pytest-xdist is optional: its hook is an optionalhook.
 """
 
@@ -27,13 +32,11 @@ from pathlib import Path
 
 import pytest
 
-from .profiles import register_profiles
+from .profiles import DEFAULT_PROFILE, LEGACY_NAMES, PROFILES, canonical_profile
 
 __all__ = ["ConformanceState", "SUITE", "profile_name"]
 
 SUITE = Path(__file__).resolve().parent / "suite"
-
-register_profiles()  # before Hypothesis' own plugin loads --hypothesis-profile
 
 
 def pytest_addoption(parser):
@@ -96,18 +99,41 @@ def _is_conformance_run(config) -> bool:
     return False
 
 
+def _requested_profile(config) -> str:
+    """The profile name as given: --hypothesis-profile, HYPOTHESIS_PROFILE or conformance-dev."""
+    return config.getoption("hypothesis_profile", None) or os.environ.get("HYPOTHESIS_PROFILE") or DEFAULT_PROFILE
+
+
 def profile_name(config) -> str:
-    """The Hypothesis profile of the conformance tests: --hypothesis-profile, HYPOTHESIS_PROFILE or dev."""
-    return config.getoption("hypothesis_profile", None) or os.environ.get("HYPOTHESIS_PROFILE") or "dev"
+    """The Hypothesis profile of the conformance tests (a legacy name as the profile it stands for)."""
+    return canonical_profile(_requested_profile(config))
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True)  # before Hypothesis' own pytest_configure loads --hypothesis-profile
 def pytest_configure(config):
     config.addinivalue_line("markers", "conformance: a differential conformance test")
     state = ConformanceState.from_config(config)
     config._conformance = state
     if state.conformance_run:
         _start_conformance_run(config, state)
+    elif config.getoption("hypothesis_profile", None) in PROFILES:
+        # A run that names no path of the suite but may collect it (a user's module importing its
+        # tests): the named profile must exist when Hypothesis loads it.
+        from .profiles import register_profiles
+
+        register_profiles(state.report_dir / ".hypothesis")
+
+
+def _register_profiles(config, hypothesis_home: Path) -> None:
+    """The suite's profiles, and the legacy name --hypothesis-profile gives (`dev`) for Hypothesis to
+    load; a legacy name, from the option or HYPOTHESIS_PROFILE, warns."""
+    from .profiles import ProfileNameDeprecationWarning, legacy_name_message, register_profiles
+
+    requested = _requested_profile(config)
+    option = config.getoption("hypothesis_profile", None)
+    register_profiles(hypothesis_home, legacy=option if option in LEGACY_NAMES else None)
+    if requested in LEGACY_NAMES and not _is_worker(config):
+        config.issue_config_time_warning(ProfileNameDeprecationWarning(legacy_name_message(requested)), stacklevel=2)
 
 
 def _parse_dtypes(config) -> tuple[str, ...]:
@@ -139,7 +165,7 @@ def _start_conformance_run(config, state) -> None:
     # user's working directory; the nightly database lives there too.
     hypothesis_home = report_dir / ".hypothesis"
     set_hypothesis_home_dir(hypothesis_home)
-    register_profiles(hypothesis_home)
+    _register_profiles(config, hypothesis_home)
     collect_only = config.getoption("collectonly")
     if not _is_worker(config) and not collect_only:
         report_dir.mkdir(parents=True, exist_ok=True)
@@ -363,7 +389,7 @@ def _require_some_gpu(state, specs, names):
         lines = "\n".join(f"  {name}: {reason}" for name, reason in reasons.items())
         raise pytest.UsageError(f"--device cuda: no implementation can use a GPU on this machine:\n{lines}\n"
                                 f"Run on a machine with a CUDA GPU and CUDA builds of the frameworks "
-                                f"(see README, 'GPU runs'), or use --device cpu.")
+                                f"(see docs/RUNNING.md, 'GPU runs'), or use --device cpu.")
 
 
 def pytest_generate_tests(metafunc):
@@ -473,7 +499,7 @@ def pytest_collection_modifyitems(session, config, items):
     """
     result = yield
     state = getattr(config, "_conformance", None)
-    if state is None:
+    if state is None or state.harness is None:  # not a conformance run: nothing to import or order
         return result
     order = {}
     for target in state.targets:
@@ -506,11 +532,11 @@ def pytest_sessionfinish(session, exitstatus):
 
     run_end carries pytest's exit status and its count of failed reports, so the report's verdict
     counts the failures no check explains (a collection error, a missing data file) as errors."""
-    from .records import KnownDivergencesRecord, KnownDivergenceState, RunEndRecord
-
     state = getattr(session.config, "_conformance", None)
     if state is None or state.harness is None:
         return
+    from .records import KnownDivergencesRecord, KnownDivergenceState, RunEndRecord
+
     state.harness.close()
     if state.writer is None:
         return

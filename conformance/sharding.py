@@ -78,7 +78,7 @@ HEAVY_SHARE = 0.5
 # relative to its (implementation, check kind)'s mean, averaged. In the measured run 31 jvp,
 # double_vjp and invalid tests of torch, jax and tensorflow failed (work in progress on those check
 # kinds) and their time includes shrinking. Measured with:
-#   CONFORMANCE_MAX_EXAMPLES=20 python -m pytest conformance/suite -q -n 2 --hypothesis-profile ci --report-dir /tmp/shardrun
+#   CONFORMANCE_MAX_EXAMPLES=20 python -m pytest conformance/suite -q -n 2 --hypothesis-profile conformance-ci --report-dir /tmp/shardrun
 #   python -m conformance.sharding durations /tmp/shardrun/results*.jsonl -o benchmarks/durations.json
 #   python -m conformance.sharding model benchmarks/durations.json      # prints these two tables
 # Only their ratios matter: they decide the split; a durations file gives the seconds.
@@ -229,14 +229,14 @@ def durations_from_results(paths: Iterable[str | Path], scale_to: int | None = N
     as measured (it stops at its failure and shrinks in either profile), and so is a skipped one.
     """
     from .checks import CHECK_KINDS
-    from .profiles import examples_per_test
+    from .profiles import NIGHTLY, examples_per_test
     from .records import SummaryRecord, read_records
 
     seen: dict[str, list[float]] = defaultdict(list)
     for record in read_records(paths).of_type(SummaryRecord):
         seconds = float(record.duration_s)
         if scale_to and record.examples and not record.failed and record.check_kind in CHECK_KINDS:
-            target = examples_per_test("nightly", scale_to, CHECK_KINDS[record.check_kind], None)
+            target = examples_per_test(NIGHTLY, scale_to, CHECK_KINDS[record.check_kind], None)
             seconds *= target / record.examples
         seen[record.test_id].append(seconds)
     return {test_id: round(statistics.fmean(values), 3) for test_id, values in sorted(seen.items())}

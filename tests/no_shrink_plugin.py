@@ -1,4 +1,4 @@
-"""pytest plugin for tests/test_reliability.py: the `ci` profile without its shrink phase.
+"""pytest plugin for tests/test_reliability.py: the conformance-ci profile without its shrink phase.
 
     pytest conformance/suite -p tests.no_shrink_plugin --hypothesis-profile ci-no-shrink ...
 
@@ -11,8 +11,12 @@ as the final (minimal=True) example.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import Phase, settings
+
+from conformance.profiles import CI, register_profiles
 
 __all__ = ["PROFILE"]
 
@@ -21,7 +25,9 @@ PROFILE = "ci-no-shrink"
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
-    # tryfirst: before Hypothesis' own plugin loads --hypothesis-profile; the project's conftest
-    # (imported before any pytest_configure) has registered "ci" by now.
-    settings.register_profile(PROFILE, parent=settings.get_profile("ci"),
+    # tryfirst: before Hypothesis' own plugin loads --hypothesis-profile. The conformance plugin
+    # registers its profiles in its own tryfirst pytest_configure, which may run after this one:
+    # register them here too (the same profiles, the same home).
+    register_profiles(Path(config.getoption("report_dir")) / ".hypothesis")
+    settings.register_profile(PROFILE, parent=settings.get_profile(CI),
                               phases=[Phase.explicit, Phase.reuse, Phase.generate])

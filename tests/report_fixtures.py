@@ -212,8 +212,8 @@ def _unsupported_reason(impl: str, check: str, config: ConvConfig) -> str | None
 def _run_line(worker: str) -> RunRecord:
     return RunRecord(
         run_id=RUN_ID, worker=worker, started="2026-11-22T21:24:00Z", pid=4100 + int(worker[-1]),
-        argv=["pytest", "-n", "2", "--report-dir", "reports", "--hypothesis-profile", "nightly", "-k", "not slow"],
-        hypothesis_profile="nightly", derandomize=False, seed=1234, devices=["cpu", "cuda"],
+        argv=["pytest", "-n", "2", "--report-dir", "reports", "--hypothesis-profile", "conformance-nightly", "-k", "not slow"],
+        hypothesis_profile="conformance-nightly", derandomize=False, seed=1234, devices=["cpu", "cuda"],
         precision_mode="strict (TF32 off)", isolation="process", dtypes=["float64", "float32", "float16"],
         versions=VERSIONS,
         settings={"torch": {"torch.backends.cudnn.allow_tf32": False}, "jax": {"jax_default_matmul_precision": "highest"}},

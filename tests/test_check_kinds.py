@@ -99,7 +99,7 @@ def run_suite(tmp_path: Path, impl: str, selection: str) -> tuple[subprocess.Com
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HYPOTHESIS_", "PYTEST_", "CONFORMANCE_"))}
     env.update(NO_COLOR="1")
     command = [sys.executable, "-m", "pytest", "conformance/suite", "-q", "-p", "no:randomly", "--hypothesis-profile",
-               "ci", "--isolation", "none", "--impl", impl, "-k", selection, "--report-dir", str(tmp_path)]
+               "conformance-ci", "--isolation", "none", "--impl", impl, "-k", selection, "--report-dir", str(tmp_path)]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines() if line.strip()]
     return done, records

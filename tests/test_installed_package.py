@@ -153,7 +153,7 @@ def user_repo(tmp_path) -> Path:
     return repo
 
 
-def run_suite(python: Path, cwd: Path, *args: str, examples: int = 8, profile: str | None = "ci",
+def run_suite(python: Path, cwd: Path, *args: str, examples: int = 8, profile: str | None = "conformance-ci",
               env: dict[str, str] | None = None):
     """The installed suite from `cwd`; `profile` None passes no --hypothesis-profile; `env` adds variables."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("HYPOTHESIS_", "PYTEST_", "PYTHON"))}
@@ -184,6 +184,30 @@ def test_venv_has_no_xdist_and_no_checkout(installed):
     assert str(ROOT) not in location, "the venv must use the installed copy, not the checkout"
 
 
+UNRELATED_CONFTEST = """
+import json, sys
+from pathlib import Path
+
+
+def pytest_collection_finish(session):
+    heavy = [m for m in ("hypothesis", "numpy", "torch", "jax", "tensorflow") if m in sys.modules]
+    loaded = session.config.pluginmanager.hasplugin("conformance.pytest_plugin")
+    Path(__file__).with_name("seen.json").write_text(json.dumps({"heavy": heavy, "plugin": loaded}))
+"""
+
+
+def test_pytest_in_an_unrelated_project_loads_the_plugin_and_nothing_heavy(installed, tmp_path):
+    """The installed package's plugin, in a project that does not use it: loaded, and by the end of
+    collection no Hypothesis, NumPy or framework imported (tests/test_plugin_startup.py has the rest)."""
+    (tmp_path / "conftest.py").write_text(UNRELATED_CONFTEST)
+    (tmp_path / "test_user.py").write_text("def test_arithmetic():\n    assert 1 + 1 == 2\n")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("HYPOTHESIS_", "PYTEST_", "PYTHON"))}
+    done = subprocess.run([str(installed.parent / "pytest"), "-q", "-p", "no:cacheprovider"], cwd=tmp_path,
+                          env=environ, capture_output=True, text=True, timeout=RUN_LIMIT_S)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert json.loads((tmp_path / "seen.json").read_text()) == {"heavy": [], "plugin": True}
+
+
 def test_plugin_runs_twice_into_an_existing_report_dir(installed, user_repo):
     for attempt in (1, 2):  # the second time, `out` exists: pytest must still know --report-dir
         done = run_suite(installed, user_repo, "--impl", "mymod:MyConv", "-k", "myconv", "--report-dir", "out")
@@ -201,14 +225,14 @@ def test_plugin_runs_twice_into_an_existing_report_dir(installed, user_repo):
 def test_nightly_profile_runs_the_installed_suite_with_its_regression_corpus(installed, user_repo):
     """The nightly profile replays conformance/regressions.toml in every test: the package must ship it."""
     done = run_suite(installed, user_repo, "--impl", "mymod:MyConv", "-k", "myconv and conv1d and not transpose",
-                     "--report-dir", "out", profile="nightly", examples=5)
+                     "--report-dir", "out", profile="conformance-nightly", examples=5)
     verdict = verdict_line(done)
     assert done.returncode == 0, f"exit status {done.returncode}, verdict {verdict!r}:\n{done.stdout[-3000:]}"
     # forward, gradient, determinism and invalid calls run; jvp and double_vjp (no methods) are skipped
     assert "4 passed, 2 skipped" in done.stdout, done.stdout[-2000:]
     assert verdict.startswith("all ") and verdict.endswith(" checks passed"), f"exit status 0 but verdict {verdict!r}"
     runs = [r for r in records(user_repo / "out") if r["type"] == "run"]
-    assert runs and {r["hypothesis_profile"] for r in runs} == {"nightly"}, runs
+    assert runs and {r["hypothesis_profile"] for r in runs} == {"conformance-nightly"}, runs
     assert not (user_repo / ".hypothesis").exists(), "Hypothesis wrote into the user's working directory"
 
 
@@ -305,8 +329,8 @@ def readme_plugin_example() -> str:
     return block.split("```python\n", 1)[1].rsplit("```", 1)[0]
 
 
-@pytest.mark.parametrize("profile, examples", [pytest.param("ci", 8, id="default"),
-                                               pytest.param("nightly", 4, id="nightly")])
+@pytest.mark.parametrize("profile, examples", [pytest.param("conformance-ci", 8, id="default"),
+                                               pytest.param("conformance-nightly", 4, id="nightly")])
 def test_the_readme_plugin_example_runs_from_the_user_s_repo(installed, tmp_path, profile, examples):
     """What a newcomer does: copy the README's module into their repo as mykernels/conv.py, install the
     package, run the README's command from that repo. It must run clean, every op family and check kind

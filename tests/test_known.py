@@ -210,7 +210,7 @@ upstream = "planted"
 """)
     env = dict(os.environ, CONFORMANCE_MAX_EXAMPLES="15")
     args = [sys.executable, "-m", "pytest", "conformance/suite", "-q", "-p", "no:randomly",
-            "--hypothesis-profile", "ci", "--impl", "tests.mutants:missing_bias", "-k",
+            "--hypothesis-profile", "conformance-ci", "--impl", "tests.mutants:missing_bias", "-k",
             "test_forward and conv1d and missing_bias", "--report-dir", str(tmp_path / "r")]
     run = subprocess.run(args + ["--known-divergences", str(toml)], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=300)

@@ -46,7 +46,7 @@ def _env(examples: int) -> dict[str, str]:
     return env
 
 
-def suite_command(report_dir: Path, *args: str, profile: str = "ci") -> list[str]:
+def suite_command(report_dir: Path, *args: str, profile: str = "conformance-ci") -> list[str]:
     plugin = ["-p", "tests.no_shrink_plugin"] if profile == "ci-no-shrink" else []
     return [sys.executable, "-m", "pytest", "conformance/suite", "-p", "no:randomly", "-q", *plugin,
             "--hypothesis-profile", profile, "--report-dir", str(report_dir), *args]
@@ -66,7 +66,7 @@ class Run:
         return [r for r in self.records() if r["type"] == "check" and test_id in (None, r["test_id"])]
 
 
-def run_suite(report_dir: Path, *args: str, examples: int = 5, profile: str = "ci") -> Run:
+def run_suite(report_dir: Path, *args: str, examples: int = 5, profile: str = "conformance-ci") -> Run:
     done = subprocess.run(suite_command(report_dir, *args, profile=profile), cwd=ROOT, env=_env(examples),
                           capture_output=True, text=True, timeout=RUN_LIMIT_S)
     return Run(done.returncode, done.stdout, done.stderr, report_dir)

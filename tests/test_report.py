@@ -210,7 +210,7 @@ def test_verdict_counts_failures_no_check_explains_as_errors(records, verdict_st
 
 def test_an_errored_run_without_checks_has_a_failing_headline(tmp_path):
     """A run whose every test raised before any check (the nightly profile without its corpus file)."""
-    records = [run_record(hypothesis_profile="nightly"), run_end_record(exitstatus=1, tests_failed=4)]
+    records = [run_record(hypothesis_profile="conformance-nightly"), run_end_record(exitstatus=1, tests_failed=4)]
     result = render_records(_read(records), tmp_path / "conformance.html")
     headline = Page((tmp_path / "conformance.html").read_text(encoding="utf-8")).by_id("verdict")
     assert (result.verdict_state, headline["attrs"]["data-state"]) == ("fail", "fail"), \
@@ -295,7 +295,7 @@ def test_capabilities_and_coverage_fall_back_to_check_lines_without_a_summary():
 
 
 def test_run_lines_of_workers_and_merged_runs_merge():
-    common = dict(hypothesis_profile="ci", precision_mode="strict")
+    common = dict(hypothesis_profile="conformance-ci", precision_mode="strict")
     runs = [
         run_record("a", "gw0", started="2026-01-01T10:00:00Z", devices=["cpu"], versions={"torch": "2.13.0"}, seed=1, **common),
         run_record("a", "gw1", started="2026-01-01T10:00:30Z", devices=["cpu"], versions={"torch": "2.13.0"}, seed=1, **common),
@@ -307,7 +307,7 @@ def test_run_lines_of_workers_and_merged_runs_merge():
     run = model_of(runs)["run"]
     assert run["devices"] == ["cpu", "cuda"]
     assert run["versions"] == [{"library": "torch", "versions": ["2.13.0", "2.14.0"]}]
-    assert run["seeds"] == [1, 2] and run["hypothesis_profiles"] == ["ci"]
+    assert run["seeds"] == [1, 2] and run["hypothesis_profiles"] == ["conformance-ci"]
     assert run["duration_s"] == 180.0  # overlapping workers count once, separate runs add
     assert run["interrupted"] and not run["complete"] and run["missing_end"] == 0
 
@@ -381,9 +381,9 @@ def test_page_is_self_contained_and_escapes_record_text(sample_page):
 def test_page_header_of_the_sample_run(sample_page):
     _, html = sample_page
     page = Page(html)
-    assert page.by_id("profile")["text"] == "nightly · seed 1234"
+    assert page.by_id("profile")["text"] == "conformance-nightly · seed 1234"
     assert [e["text"] for e in page.find("pre", class_="argv")] == [
-        "pytest -n 2 --report-dir reports --hypothesis-profile nightly -k 'not slow'"]
+        "pytest -n 2 --report-dir reports --hypothesis-profile conformance-nightly -k 'not slow'"]
     assert "1 of 2 processes wrote no run_end" in " ".join(page.by_id("incomplete")["text"].split())  # gw1 was killed
 
 
@@ -469,11 +469,11 @@ def test_the_did_not_finish_banner_shows_only_when_a_process_did_not_end(tmp_pat
 
 
 @pytest.mark.parametrize("fields, label", [
-    pytest.param(dict(hypothesis_profile="ci", derandomize=True), "ci · derandomized", id="derandomized"),
-    pytest.param(dict(hypothesis_profile="ci", derandomize=True, seed=7), "ci · derandomized", id="derandomize-wins"),
-    pytest.param(dict(hypothesis_profile="nightly", seed=1234), "nightly · seed 1234", id="seed"),
-    pytest.param(dict(hypothesis_profile="nightly", seed=0), "nightly · seed 0", id="seed-0"),
-    pytest.param(dict(hypothesis_profile="dev"), "dev · random", id="random"),
+    pytest.param(dict(hypothesis_profile="conformance-ci", derandomize=True), "conformance-ci · derandomized", id="derandomized"),
+    pytest.param(dict(hypothesis_profile="conformance-ci", derandomize=True, seed=7), "conformance-ci · derandomized", id="derandomize-wins"),
+    pytest.param(dict(hypothesis_profile="conformance-nightly", seed=1234), "conformance-nightly · seed 1234", id="seed"),
+    pytest.param(dict(hypothesis_profile="conformance-nightly", seed=0), "conformance-nightly · seed 0", id="seed-0"),
+    pytest.param(dict(hypothesis_profile="conformance-dev"), "conformance-dev · random", id="random"),
 ])
 def test_profile_label_says_how_examples_were_drawn(tmp_path, fields, label):
     page = page_of([run_record(**fields), run_end_record(), check()], tmp_path)

@@ -139,7 +139,7 @@ def _night(tmp_path: Path, name: str, bugs: str) -> Path:
     env = {**os.environ, "CONFORMANCE_MAX_EXAMPLES": "5", "PLANTED_BUGS": bugs,
            "PYTHONPATH": os.pathsep.join([str(tmp_path / "planted"), str(REPO), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "conformance/suite", "-q", "-p", "no:randomly", "--hypothesis-profile", "ci",
+        [sys.executable, "-m", "pytest", "conformance/suite", "-q", "-p", "no:randomly", "--hypothesis-profile", "conformance-ci",
          "--impl", "planted_nightly:k1", "--impl", "planted_nightly:k2", "-k", "test_forward and conv1d and (k1 or k2)",
          "--report-dir", str(report_dir)],
         cwd=REPO, capture_output=True, text=True, env=env)

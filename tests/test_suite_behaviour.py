@@ -20,7 +20,7 @@ def run_suite(report_dir: Path, *args: str, examples: int = 30) -> subprocess.Co
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HYPOTHESIS_", "PYTEST_"))}
     env.update(CONFORMANCE_MAX_EXAMPLES=str(examples), NO_COLOR="1", TF_CPP_MIN_LOG_LEVEL="2")
     command = [sys.executable, "-m", "pytest", "conformance/suite", "-q", "-p", "no:randomly",
-               "--hypothesis-profile", "ci", "--report-dir", str(report_dir), *args]
+               "--hypothesis-profile", "conformance-ci", "--report-dir", str(report_dir), *args]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 

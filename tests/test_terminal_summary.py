@@ -28,7 +28,7 @@ def _run_suite(report_dir: Path, *args: str) -> subprocess.CompletedProcess:
     env.update(CONFORMANCE_MAX_EXAMPLES="8", NO_COLOR="1", TF_CPP_MIN_LOG_LEVEL="2", COLUMNS="200")
     # No consensus: replaying the failure on every framework is beside the point here, and slow.
     command = [sys.executable, "-m", "pytest", "conformance/suite", "-q", "-p", "no:randomly",
-               "-p", "tests.no_consensus_plugin", "--hypothesis-profile", "ci", "--isolation", "none",
+               "-p", "tests.no_consensus_plugin", "--hypothesis-profile", "conformance-ci", "--isolation", "none",
                "--report-dir", str(report_dir), "--impl", "tests.mutants:missing_bias",
                "-k", "missing_bias and test_forward and conv1d", *args]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

@@ -33,7 +33,8 @@ def parse_time(text: Any) -> datetime | None:
 
 
 def profile_label(run: RunRecord) -> str:
-    """How a process drew its examples: "ci · derandomized", "nightly · seed 1234" or "dev · random"."""
+    """How a process drew its examples: "conformance-ci · derandomized", "conformance-nightly · seed 1234" or
+    "conformance-dev · random"."""
     profile = run.hypothesis_profile or "unknown profile"
     if run.derandomize:
         return f"{profile} · derandomized"

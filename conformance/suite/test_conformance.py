@@ -24,7 +24,7 @@ from conformance.capabilities import Capabilities
 from conformance.checks import CHECK_KINDS
 from conformance.isolation import declared_attribute
 from conformance.model_shapes import model_shapes
-from conformance.profiles import examples_per_test
+from conformance.profiles import NIGHTLY, examples_per_test
 from conformance.pytest_plugin import may_run_on, profile_name
 from conformance.strategies import ConvCase, ConvTensors, InvalidCase, make_tensors
 
@@ -101,7 +101,7 @@ def _run(kind_name: str, target, conformance, request) -> None:
     try:
         explicit_failures = _run_model_shapes(harness, target, kind, dtypes, test_id, profile_name(request.config))
         explicit_failures += _run_gap_witnesses(harness, target, kind, capabilities, asked, test_id)
-        if profile_name(request.config) == "nightly":
+        if profile_name(request.config) == NIGHTLY:
             _run_regressions(harness, target, kind, test_id)
         check()
     finally:
@@ -182,13 +182,13 @@ _MODEL_SHAPE_KINDS = ("forward", "gradient")
 
 
 def _run_model_shapes(harness, target, kind, dtypes, test_id: str, profile: str) -> list[str]:
-    """Run the op family's real-model shapes (the ci ones in the ci profile, all of them otherwise) as
+    """Run the op family's real-model shapes (the ci ones, all of them in the nightly profile) as
     explicit examples; returns the failure messages, tagged with the shape's name."""
     if kind.name not in _MODEL_SHAPE_KINDS:
         return []
     dtype = "float32" if "float32" in dtypes else dtypes[0]
     failures = []
-    for shape in model_shapes(target.op, ci_only=profile != "nightly"):
+    for shape in model_shapes(target.op, ci_only=profile != NIGHTLY):
         case = ConvCase(shape.config.replace(dtype=dtype), 0, "normal")
         outcome = harness.check(target, kind, case, test_id=test_id, phase="explicit", example=shape.name)
         if outcome.failed:
