@@ -11,6 +11,9 @@ Choose with `--hypothesis-profile NAME` or the environment variable HYPOTHESIS_P
 conformance tests apply the chosen profile to themselves only (a user's own Hypothesis tests in the
 same session keep their settings). CONFORMANCE_MAX_EXAMPLES overrides max_examples of these profiles.
 Hypothesis' own files go under the report directory, never into the working directory.
+
+Each profile also names the box its examples are drawn from (`draw_bounds`, conformance.bounds):
+the nightly draws a share of its values past the box of dev and ci, which is the same as ever.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from hypothesis.database import (
     ReadOnlyDatabase,
 )
 
-__all__ = ["PROFILES", "register_profiles", "nightly_database", "examples_per_test", "MIN_CI_EXAMPLES"]
+from .bounds import DEFAULT_BOUNDS, NIGHTLY_BOUNDS, DrawBounds
+
+__all__ = ["PROFILES", "register_profiles", "nightly_database", "examples_per_test", "draw_bounds", "MIN_CI_EXAMPLES"]
 
 # The fewest examples a test of an expensive implementation runs in the ci profile (an
 # implementation's max_ci_examples below it is raised to it).
@@ -43,6 +48,14 @@ def examples_per_test(profile: str, max_examples: int, kind, max_ci_examples: in
     return examples
 
 PROFILES = ("dev", "ci", "nightly")
+
+# The box each profile draws from; a profile not named here (dev, ci, a user's own) draws from the default.
+_PROFILE_BOUNDS = {"nightly": NIGHTLY_BOUNDS}
+
+
+def draw_bounds(profile: str) -> DrawBounds:
+    """The conformance.bounds.DrawBounds the suite's strategies use under `profile`."""
+    return _PROFILE_BOUNDS.get(profile, DEFAULT_BOUNDS)
 
 _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.differing_executors]
 
