@@ -19,6 +19,9 @@ Hypothesis' own files go under the report directory, never into the working dire
 
 The previous release's names (dev, ci, nightly) still select these profiles for the conformance
 suite, with a ProfileNameDeprecationWarning; they go in the next release (LEGACY_NAMES).
+
+Each profile also names the box its examples are drawn from (`draw_bounds`, conformance.bounds):
+the nightly draws a share of its values past the box of dev and ci, which is the same as ever.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ __all__ = [
     "PROFILES",
     "ProfileNameDeprecationWarning",
     "canonical_profile",
+    "draw_bounds",
     "examples_per_test",
     "legacy_name_message",
     "nightly_database",
@@ -75,6 +79,15 @@ def canonical_profile(name: str) -> str:
 def legacy_name_message(name: str) -> str:
     return (f"the Hypothesis profile name {name!r} is deprecated and goes in the next release; "
             f"use --hypothesis-profile {LEGACY_NAMES[name]}")
+
+
+def draw_bounds(profile: str):
+    """The conformance.bounds.DrawBounds the suite's strategies use under `profile`: the nightly's
+    (a share of values past the usual box), the default box for every other profile (dev, ci, a
+    user's own)."""
+    from .bounds import DEFAULT_BOUNDS, NIGHTLY_BOUNDS
+
+    return NIGHTLY_BOUNDS if canonical_profile(profile) == NIGHTLY else DEFAULT_BOUNDS
 
 
 def nightly_database(home: str | os.PathLike = ".hypothesis"):

@@ -4,7 +4,8 @@ Configs are drawn constructively: each piece is drawn within the range that keep
 given the pieces drawn before it (padding before input size, input size before output_padding...),
 so no example is rejected. A size budget (MACs and elements) keeps every example cheap; when a draw
 exceeds it, batch, spatial extent and channels are reduced deterministically, which shrinks in the
-same direction as Hypothesis does.
+same direction as Hypothesis does. The ranges and the budget are conformance.bounds' box (the
+nightly profile's reaches past it in a share of its draws).
 
 Everything shrinks towards the simplest call: one sample, one channel, groups 1, 1x1 kernel,
 stride 1, dilation 1, no padding, no bias, float64, data seed 0, the "normal" value profile.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +22,7 @@ from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+from .bounds import DEFAULT_BOUNDS, DrawBounds, call_elements, mode_smallest_size, smallest_in_size
 from .call_forms import same_pairs
 from .capabilities import FEATURES
 from .config import AXES, DTYPES, ConvConfig
@@ -45,8 +46,8 @@ __all__ = [
 OP_FAMILIES = OP_NAMES  # the op family names, as conformance.vocabulary states them
 VALUE_PROFILES = ("normal", "small_int", "mixed")
 
-DEFAULT_MAX_MACS = 60_000
-DEFAULT_MAX_ELEMENTS = 20_000
+DEFAULT_MAX_MACS = DEFAULT_BOUNDS.usual.max_macs  # conformance.bounds states the box
+DEFAULT_MAX_ELEMENTS = DEFAULT_BOUNDS.usual.max_elements
 
 
 def op_family(op: str) -> tuple[int, bool]:
@@ -84,8 +85,22 @@ def _one_of(values: tuple):
     return _SAMPLED[key]
 
 
-def _elements(config: ConvConfig) -> int:
-    return math.prod(config.input_shape) + math.prod(config.weight_shape) + math.prod(config.output_shape)
+_elements = call_elements
+
+
+def _bounded(draw, low: int, usual: int, wide: int | None, one_in: int, cap: int | None = None) -> int:
+    """A value in [low, usual], or, 1 draw in `one_in`, in (usual, wide]: the nightly's share of large
+    values (conformance.bounds); at most `cap` either way. Without a wider range it is exactly
+    draw(_integers(low, min(usual, cap))), and the choice shrinks to the usual range. The choice is
+    drawn whether or not `cap` leaves room past `usual`, so that no call has a shorter choice sequence
+    (a simpler one, to Hypothesis) for its cap alone."""
+    usual_high = usual if cap is None else min(cap, usual)
+    if wide is None or wide <= usual:
+        return draw(_integers(low, usual_high))
+    wide_high = wide if cap is None else min(cap, wide)
+    if draw(_indices(one_in)) == one_in - 1 and wide_high > usual_high:
+        return draw(_integers(max(low, usual_high + 1), wide_high))
+    return draw(_integers(low, usual_high))
 
 
 _PADDING_MODES = ("zeros",) * 3 + ("reflect", "replicate", "circular")  # zeros half the time
@@ -109,21 +124,22 @@ _VALUE_FEATURES = {"batched": lambda v: None if v else "unbatched",
 
 
 @st.composite
-def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channels_per_group,
-                 max_kernel, max_stride, max_dilation, max_padding, max_macs, max_elements, region=None):
+def _draw_config(draw, ndims, transposed_choices, dtypes, bounds: DrawBounds, region=None):
+    usual, wide, one_in = bounds.usual, bounds.wide, bounds.wide_one_in
+
+    def bounded(low: int, name: str, cap: int | None = None) -> int:
+        """A value of bound `name` of the boxes (at most `cap`), drawn by _bounded."""
+        return _bounded(draw, low, getattr(usual, name), wide and getattr(wide, name), one_in, cap)
+
     ndim = draw(_one_of(tuple(ndims)))
     transposed = draw(_one_of(tuple(transposed_choices)))
     dtype = draw(_one_of(tuple(dtypes)))
     # The features this implementation does not run (conformance.capabilities): each piece below is
     # drawn without them. With nothing excluded every draw is the same as without a region.
     excluded = region.excludes(dtype) if region is not None else frozenset()
-    if "groups>1" in excluded:
-        max_groups = 1
-    if "dilation>1" in excluded:
-        max_dilation = 1
-    groups = draw(_integers(1, max_groups))
-    in_per_group = draw(_integers(1, max_channels_per_group))
-    out_per_group = draw(_integers(1, max_channels_per_group))
+    groups = bounded(1, "max_groups", 1 if "groups>1" in excluded else None)
+    in_per_group = bounded(1, "max_channels_per_group")
+    out_per_group = bounded(1, "max_channels_per_group")
     # Square layers (C_in == C_out) are common and hide layout bugs that transpose the weight's
     # channel axes: draw them on purpose, 1 in 4.
     if draw(_integers(0, 3)) == 3:
@@ -131,7 +147,7 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
     # An empty batch is a valid call that frameworks get wrong; 1 draw in 20, never a shrink target.
     # (Both drawn always, so the empty batch is never a shorter choice sequence than batch 1.)
     empty_batch = draw(_integers(0, 19)) == 19
-    batch = draw(_integers(1, 4))
+    batch = bounded(1, "max_batch")
     batch = 0 if empty_batch and "batch=0" not in excluded else batch
     # Zero input channels: an empty call PyTorch accepts for ordinary convolution; 1 draw in 20.
     # (sampled_from draws its indices near uniformly; st.integers puts ~40% of its draws on the lower
@@ -144,9 +160,9 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
     if empty_channels and padding_mode in ("reflect", "replicate"):
         # F.pad refuses zero channels in those modes (a validity rule)
         padding_mode = "circular" if "padding_mode=circular" not in excluded else "zeros"
-    kernel_cap = max_kernel if ndim < 3 else min(max_kernel, 3)
-    kernel = tuple(draw(_integers(1, kernel_cap)) for _ in range(ndim))
-    dilation = tuple(draw(_integers(1, max_dilation)) for _ in range(ndim))
+    kernel = tuple(_bounded(draw, 1, usual.kernel_cap(ndim), wide and wide.kernel_cap(ndim), one_in)
+                   for _ in range(ndim))
+    dilation = tuple(bounded(1, "max_dilation", 1 if "dilation>1" in excluded else None) for _ in range(ndim))
     modes = ("explicit", "valid") if transposed else ("explicit", "same", "valid")
     modes = _allowed(modes, excluded, lambda m: f"padding={m!r}")
     mode = draw(_one_of(modes))
@@ -157,7 +173,7 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
         "groups>1 and explicit padding" in excluded and groups > 1)
     # Every piece is drawn whatever the mode, so no mode has a shorter choice sequence than
     # explicit zero padding: that keeps explicit padding the shrink target.
-    stride = tuple(draw(_integers(1, max_stride)) for _ in range(ndim))
+    stride = tuple(bounded(1, "max_stride") for _ in range(ndim))
     if mode == "same":
         stride = (1,) * ndim
         if "padding='same' and dilation>1" in excluded:
@@ -169,11 +185,11 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
     for k, s, d in zip(kernel, stride, dilation):
         span = d * (k - 1)  # extent of the dilated kernel minus one
         if transposed:
-            size = 1 + draw(_integers(0, 10))
+            size = 1 + bounded(0, "size_slack")
             op = draw(_integers(0, (s if "output_padding>=stride" in excluded else max(s, d)) - 1))
             room = (size - 1) * s + span + op  # lo + hi may not exceed this (output size >= 1)
-            lo = draw(_integers(0, min(max_padding, room)))
-            hi = draw(_integers(0, min(max_padding, room - lo)))
+            lo = bounded(0, "max_padding", room)
+            hi = bounded(0, "max_padding", room - lo)
             if symmetric:
                 lo = hi = min(lo, hi)
             if no_padding or mode != "explicit":
@@ -183,8 +199,8 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
                 lo = min(lo, (size - 1) * s + span + op - hi)  # and the output keeps a size >= 1
             output_padding.append(op)
         else:
-            lo = draw(_integers(0, max_padding))
-            hi = draw(_integers(0, max_padding))
+            lo = bounded(0, "max_padding")
+            hi = bounded(0, "max_padding")
             if symmetric:
                 lo = hi = min(lo, hi)
             if no_padding:
@@ -196,7 +212,7 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
             smallest = 1 if mode == "same" else max(1, span + 1 - lo - hi)
             pads = (span // 2, span - span // 2) if mode == "same" else (lo, hi)
             smallest = max(smallest, _mode_smallest_size(padding_mode, *pads))
-            size = smallest + draw(_integers(0, 10))
+            size = smallest + bounded(0, "size_slack")
             output_padding.append(0)
         if mode != "explicit":
             lo = hi = 0
@@ -229,7 +245,17 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, max_groups, max_channe
             fields[axis.field] = values[max(0, index - axis.default_weight + 1)]
     if not fields["batched"]:
         fields["batch"] = 1  # an unbatched call has no batch dim
-    return _without_grouping(_fit_budget(fields, max_macs, max_elements), excluded)
+    # The budget: the wide one 1 draw in `one_in`, and wherever the smallest call with the wide
+    # kernel, dilation and padding drawn does not fit the usual one.
+    large = wide is not None and draw(_indices(one_in)) == one_in - 1
+    budget = wide if large else usual
+    try:
+        config = _fit_budget(dict(fields), budget.max_macs, budget.max_elements)
+    except InvalidArgument:
+        if wide is None or large:
+            raise
+        config = _fit_budget(fields, wide.max_macs, wide.max_elements)
+    return _without_grouping(config, excluded)
 
 
 _GROUPED_NOT_DEPTHWISE = ("groups>1 and not depthwise", "groups>1 and not depthwise and explicit padding")
@@ -245,29 +271,8 @@ def _without_grouping(config: ConvConfig, excluded: frozenset) -> ConvConfig:
     return config
 
 
-def _mode_smallest_size(padding_mode: str, lo: int, hi: int) -> int:
-    """The smallest input size a padding mode allows for pads (lo, hi) (conformance.config's rules)."""
-    if padding_mode == "reflect":
-        return max(lo, hi) + 1
-    if padding_mode == "circular":
-        return max(lo, hi, 1)
-    return 1
-
-
-def _smallest_in_size(fields, dim) -> int:
-    k, s, d = fields["kernel"][dim], fields["stride"][dim], fields["dilation"][dim]
-    span = d * (k - 1)
-    if isinstance(fields["padding"], str):
-        lo = hi = 0
-    else:
-        lo, hi = fields["padding"][dim]
-    if fields["transposed"]:
-        op = fields["output_padding"][dim]
-        return max(1, -(-(lo + hi - span - op) // s) + 1)
-    if fields["padding"] == "same":
-        lo, hi = span // 2, span - span // 2
-        return _mode_smallest_size(fields.get("padding_mode", "zeros"), lo, hi)
-    return max(1, span + 1 - lo - hi, _mode_smallest_size(fields.get("padding_mode", "zeros"), lo, hi))
+_mode_smallest_size = mode_smallest_size  # conformance.bounds states both
+_smallest_in_size = smallest_in_size
 
 
 def _fit_budget(fields, max_macs, max_elements) -> ConvConfig:
@@ -315,23 +320,27 @@ def conv_configs(
     transposed: bool | None = None,
     op: str | None = None,
     dtypes: tuple[str, ...] | None = None,
-    max_groups: int = 4,
-    max_channels_per_group: int = 40,
-    max_kernel: int = 5,
-    max_stride: int = 4,
-    max_dilation: int = 3,
-    max_padding: int = 3,
-    max_macs: int = DEFAULT_MAX_MACS,
-    max_elements: int = DEFAULT_MAX_ELEMENTS,
+    max_groups: int | None = None,
+    max_channels_per_group: int | None = None,
+    max_kernel: int | None = None,
+    max_stride: int | None = None,
+    max_dilation: int | None = None,
+    max_padding: int | None = None,
+    max_macs: int | None = None,
+    max_elements: int | None = None,
     region=None,
+    bounds: DrawBounds | None = None,
 ) -> st.SearchStrategy[ConvConfig]:
     """Valid ConvConfigs.
 
     - ndims: spatial dims to draw from (default 1, 2, 3); transposed: only one kind (default both);
       op: an op family such as "conv_transpose2d" (sets ndims and transposed).
     - dtypes: dtypes to draw from (default all four, float64 first).
-    - max_groups, max_channels_per_group, max_kernel, max_stride, max_dilation, max_padding: ranges.
-    - max_macs, max_elements: the size budget of one call (forward MACs; x + w + y elements).
+    - bounds: a conformance.bounds.DrawBounds, the box to draw from (default DEFAULT_BOUNDS, the
+      box of every profile but the nightly; NIGHTLY_BOUNDS adds a share of draws past it).
+    - max_groups, max_channels_per_group, max_kernel, max_stride, max_dilation, max_padding: ranges,
+      and max_macs, max_elements: the size budget of one call (forward MACs; x + w + y elements);
+      each one given replaces that bound of bounds.usual.
     - region: a conformance.capabilities.Region: draw only calls outside its gaps (what one
       implementation runs for one op family, device and check kind).
 
@@ -354,15 +363,24 @@ def conv_configs(
     unknown = [d for d in dtypes if d not in DTYPES]
     if not dtypes or unknown:
         raise InvalidArgument(f"dtypes={dtypes!r}: {unknown or 'empty'}; choose from {DTYPES}")
-    for name, value in (("max_groups", max_groups), ("max_channels_per_group", max_channels_per_group),
-                        ("max_kernel", max_kernel), ("max_stride", max_stride), ("max_dilation", max_dilation)):
-        if value < 1:
-            raise InvalidArgument(f"{name}={value} must be >= 1")
-    if max_padding < 0:
-        raise InvalidArgument(f"max_padding={max_padding} must be >= 0")
+    bounds = bounds if bounds is not None else DEFAULT_BOUNDS
+    if not isinstance(bounds, DrawBounds):
+        raise InvalidArgument(f"bounds={bounds!r} must be a conformance.bounds.DrawBounds")
+    overrides = {name: value for name, value in (
+        ("max_groups", max_groups), ("max_channels_per_group", max_channels_per_group), ("max_kernel", max_kernel),
+        ("max_stride", max_stride), ("max_dilation", max_dilation), ("max_padding", max_padding),
+        ("max_macs", max_macs), ("max_elements", max_elements)) if value is not None}
+    for name, value in overrides.items():
+        low = 0 if name == "max_padding" else 1
+        if value < low:
+            raise InvalidArgument(f"{name}={value} must be >= {low}")
+    if overrides:
+        try:
+            bounds = dataclasses.replace(bounds, usual=dataclasses.replace(bounds.usual, **overrides))
+        except ValueError as err:
+            raise InvalidArgument(f"{', '.join(f'{k}={v}' for k, v in overrides.items())}: {err}") from None
     transposed_choices = (False, True) if transposed is None else (bool(transposed),)
-    return _draw_config(ndims, transposed_choices, dtypes, max_groups, max_channels_per_group,
-                        max_kernel, max_stride, max_dilation, max_padding, max_macs, max_elements, region)
+    return _draw_config(ndims, transposed_choices, dtypes, bounds, region)
 
 
 # ---- tensors --------------------------------------------------------------------------------------
@@ -541,11 +559,11 @@ def _draw_invalid(draw, configs, rules, region=None):
     return InvalidCase(config, rule, weight_shape, draw(st.integers(0, 2**32 - 1)), "normal")
 
 
-def invalid_cases(*, op: str, dtypes: tuple[str, ...] | None = None,
-                  rules: tuple[str, ...] | None = None, region=None) -> st.SearchStrategy[InvalidCase]:
+def invalid_cases(*, op: str, dtypes: tuple[str, ...] | None = None, rules: tuple[str, ...] | None = None,
+                  region=None, bounds: DrawBounds | None = None) -> st.SearchStrategy[InvalidCase]:
     """Calls that break exactly one validity rule (INVALID_RULES), built with ConvConfig.unchecked.
 
-    - op: the op family; dtypes, region: as conv_configs (the valid call each one breaks);
+    - op: the op family; dtypes, region, bounds: as conv_configs (the valid call each one breaks);
       rules: a subset of INVALID_RULES (default all).
     Shrinks towards the first rule on the simplest valid config.
     """
@@ -553,4 +571,4 @@ def invalid_cases(*, op: str, dtypes: tuple[str, ...] | None = None,
     unknown = [r for r in rules if r not in INVALID_RULES]
     if unknown or not rules:
         raise InvalidArgument(f"rules={rules!r}: {unknown or 'empty'}; choose from {tuple(INVALID_RULES)}")
-    return _draw_invalid(conv_configs(op=op, dtypes=dtypes, region=region), rules, region)
+    return _draw_invalid(conv_configs(op=op, dtypes=dtypes, region=region, bounds=bounds), rules, region)

@@ -24,7 +24,7 @@ from conformance.capabilities import Capabilities
 from conformance.checks import CHECK_KINDS
 from conformance.isolation import declared_attribute
 from conformance.model_shapes import model_shapes
-from conformance.profiles import NIGHTLY, examples_per_test
+from conformance.profiles import NIGHTLY, draw_bounds, examples_per_test
 from conformance.pytest_plugin import may_run_on, profile_name
 from conformance.strategies import ConvCase, ConvTensors, InvalidCase, make_tensors
 
@@ -82,10 +82,11 @@ def _run(kind_name: str, target, conformance, request) -> None:
     examples = examples_per_test(profile_name(request.config), profile.max_examples, kind,
                                  declared_attribute(target.spec, "max_ci_examples"))
 
-    # The strategy draws inside the region. (The decorator's text is kept as it was: in the
-    # derandomized ci profile Hypothesis seeds a test from its function's source, decorators
-    # included, and a new text would change every ci draw.)
-    kind = _drawing_inside(kind, region)
+    # The strategy draws inside the region, from the profile's box (conformance.bounds: the
+    # nightly's is wider). (The decorator's text is kept as it was: in the derandomized ci profile
+    # Hypothesis seeds a test from its function's source, decorators included, and a new text
+    # would change every ci draw.)
+    kind = _drawing_inside(kind, region, draw_bounds(profile_name(request.config)))
 
     @settings(profile, max_examples=examples)
     @given(case=kind.strategy(op=target.op, dtypes=dtypes))
@@ -145,9 +146,10 @@ def _run_regressions(harness, target, kind, test_id: str) -> None:
         harness.check(target, kind, case, test_id=test_id, phase="regression", example=entry.id)
 
 
-def _drawing_inside(kind, region):
-    """The check kind, its strategy drawing only inside `region` (conformance.capabilities.Region)."""
-    return dataclasses.replace(kind, cases=functools.partial(kind.strategy, region=region))
+def _drawing_inside(kind, region, bounds):
+    """The check kind, its strategy drawing only inside `region` (conformance.capabilities.Region)
+    and from the box `bounds` (conformance.bounds.DrawBounds)."""
+    return dataclasses.replace(kind, cases=functools.partial(kind.strategy, region=region, bounds=bounds))
 
 
 def _run_gap_witnesses(harness, target, kind, capabilities: Capabilities, dtypes: tuple[str, ...],
