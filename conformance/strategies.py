@@ -166,6 +166,8 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, bounds: DrawBounds, re
     modes = ("explicit", "valid") if transposed else ("explicit", "same", "valid")
     modes = _allowed(modes, excluded, lambda m: f"padding={m!r}")
     mode = draw(_one_of(modes))
+    if padding_mode != "zeros" and mode == "valid" and "explicit" in modes:
+        mode = "explicit"  # a padding mode acts only on padding: with 'valid' it would be a zeros call
     symmetric = "asymmetric padding" in excluded
     # explicit pairs of zeros only
     no_padding = "explicit padding" in excluded or (
@@ -182,6 +184,7 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, bounds: DrawBounds, re
         stride = (1,) * ndim
 
     in_size, padding, output_padding = [], [], []
+    drawn_pairs = []  # an ordinary call's (lo, hi) as drawn, before the mode's adjustments
     for k, s, d in zip(kernel, stride, dilation):
         span = d * (k - 1)  # extent of the dilated kernel minus one
         if transposed:
@@ -201,6 +204,7 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, bounds: DrawBounds, re
         else:
             lo = bounded(0, "max_padding")
             hi = bounded(0, "max_padding")
+            drawn_pairs.append((lo, hi))
             if symmetric:
                 lo = hi = min(lo, hi)
             if no_padding:
@@ -219,11 +223,14 @@ def _draw_config(draw, ndims, transposed_choices, dtypes, bounds: DrawBounds, re
         in_size.append(size)
         padding.append((lo, hi))
     # Explicit pairs that are TF's / ONNX's / lax's 'SAME' (SAME_UPPER, or SAME_LOWER) for this call,
-    # any stride, 1 draw in 16 each: the adapters call their library's string for them
-    # (conformance.call_forms.string_padding), so Keras's strides=2, padding="same" is a call under test.
-    same_like = draw(_indices(16))
-    if same_like >= 14 and mode == "explicit" and not transposed and padding_mode == "zeros" and not no_padding:
-        pairs = same_pairs(in_size, kernel, stride, dilation, lower=same_like == 15)
+    # any stride: the adapters call their library's string for them (conformance.call_forms.string_padding),
+    # so Keras's strides=2, padding="same" is a call under test. Chosen by what the first dim's pads drew,
+    # (top, top) for upper and (top, top - 1) for lower, 1 explicit draw in 16 each in the usual box: no
+    # draw of its own, so every other example of a derandomized run stays the one it was.
+    top = usual.max_padding
+    same_like = {(top, top): False, (top, top - 1): True}.get(drawn_pairs[0]) if drawn_pairs and top else None
+    if same_like is not None and mode == "explicit" and padding_mode == "zeros" and not no_padding:
+        pairs = same_pairs(in_size, kernel, stride, dilation, lower=same_like)
         if not symmetric or all(lo == hi for lo, hi in pairs):
             padding = list(pairs)
 
