@@ -167,21 +167,27 @@ def _empty_output(config, weight_shape, x, w, b, forward):
     return _empty(config, out_size)
 
 
-def _tf_empty_output(config, weight_shape, x, w, b, forward):
+def _tf_empty_output(config, weight_shape, x, w, b, forward, unstrided=False):
     """TF's shape functions (GetWindowedOutputSize): (padded + stride - dilated kernel) / stride outputs,
     C++'s division (towards zero), refused when negative; so a kernel longer than the padded input by
     by less than twice the stride gives no output (stride 1: one longer), a longer one is refused."""
     out_size = []
     for n, k, s, d, (lo, hi) in zip(config.in_size, config.kernel, config.stride, config.dilation,
                                     config.resolved_padding):
-        q = n + lo + hi + s - (d * (k - 1) + 1)
-        size = q // s if q >= 0 else -(-q // s)
+        step = 1 if unstrided else s
+        q = n + lo + hi + step - (d * (k - 1) + 1)
+        size = q // step if q >= 0 else -(-q // step)
         if size < 0:
             return None  # "Computed output size would be negative"
-        out_size.append(size)
+        out_size.append(-(-size // s) if unstrided else size)  # every s-th output, from the first
     if all(n > 0 for n in out_size):
         raise NotComputable(f"the output of {config} is not empty: {tuple(out_size)}")
     return _empty(config, tuple(out_size))
+
+
+def _tf_empty_output_unstrided(config, weight_shape, x, w, b, forward):
+    """tf_empty_output of the stride-1 call, subsampled by the stride afterwards (an empty output stays empty)."""
+    return _tf_empty_output(config, weight_shape, x, w, b, forward, unstrided=True)
 
 
 def _extended_output(config, weight_shape, x, w, b, forward):
@@ -235,6 +241,9 @@ READINGS: dict[str, Reading] = {
     "tf_empty_output": Reading(("dilated kernel fits the padded input",), "a kernel longer than the padded "
                                "input gives (padded + stride - kernel) / stride outputs, rounded towards zero: "
                                "none while that is 0, refused below", _tf_empty_output, (False,)),
+    "tf_empty_output_unstrided": Reading(("dilated kernel fits the padded input",), "tf_empty_output of the "
+                                         "stride-1 call, the stride applied after: none where the kernel is one "
+                                         "longer, refused beyond", _tf_empty_output_unstrided, (False,)),
     "extended_output": Reading(("output_padding < max(stride, dilation)",), "output_padding of any size adds "
                                "outputs at the end (those no input reaches get the bias)", _extended_output, (True,)),
     "tf_output_shape": Reading(("output_padding < max(stride, dilation)",), "output_padding of any size below "

@@ -76,6 +76,18 @@ def test_tf_empty_output_follows_tfs_windowed_output_size(in_size, kernel, dilat
     assert (defined is None) if out is None else defined.output.shape == (1, 1, out)
 
 
+def test_tf_empty_output_unstrided_applies_the_stride_after_the_stride_1_rule():
+    """The composition's dilated calls: (1 + 1 - 3) at stride 1 is refused, where stride 2 alone gives 0."""
+    config = _config(in_size=(1,), kernel=(2,), dilation=(2,), stride=(2,))
+    assert _read("tf_empty_output", config, [1], np.ones(2)).output.shape == (1, 1, 0)
+    assert _read("tf_empty_output_unstrided", config, [1], np.ones(2)) is None
+    longer_by_one = _config(in_size=(2,), kernel=(2,), dilation=(2,), stride=(2,))
+    assert _read("tf_empty_output_unstrided", longer_by_one, [1, 2], np.ones(2)).output.shape == (1, 1, 0)
+    # 2-d: the first dim empty, the second 3 outputs at stride 1, subsampled by 2 to 2
+    two_d = _config(ndim=2, in_size=(1, 3), kernel=(2, 1), stride=(1, 2))
+    assert _read("tf_empty_output_unstrided", two_d, [1, 2, 3], np.ones(2)).output.shape == (1, 1, 0, 2)
+
+
 def test_extended_output_and_tf_output_shape():
     # x=[1 2], w=[1 1], stride 2: the full output is [1 1 2 2]; output_padding 3 adds three outputs
     config = _config(transposed=True, in_size=(2,), kernel=(2,), stride=(2,), output_padding=(3,))

@@ -219,8 +219,10 @@ class TensorFlowAdapter(FrameworkAdapter):
     # every dtype (measured on an AVX2 CPU and an AVX-512 one, 2026-12-07); the composition does not route
     # around it. A dilated call divides by the depth in tf.nn.convolution first (KD-018).
     # Its transposed calls with groups or dilation go by zero insertion, which takes any output_padding.
-    # Its strided and dilated calls go by space-to-batch, whose BatchToSpaceND refuses an empty crop.
-    defines = (TF_SAME, dataclasses.replace(TF_EMPTY_OUTPUT, unless=("stride>1 and dilation>1",)),
+    # Its dilated calls are tf.nn.convolution at stride 1, subsampled after: TF's empty-output rule at stride 1.
+    defines = (TF_SAME, dataclasses.replace(TF_EMPTY_OUTPUT, unless=("dilation>1",)),
+               Definition("dilated kernel fits the padded input", "tf_empty_output_unstrided", "the composition's "
+                          "dilated calls: tf.nn.convolution(strides=1), its GetWindowedOutputSize, then a strided slice"),
                dataclasses.replace(TF_OUTPUT_SHAPE, unless=("groups>1", "dilation>1")),
                Definition("output_padding < max(stride, dilation)", "extended_output", "the zero-insertion "
                           "composition (grouped or dilated): a stride-1 convolution padded by d(k-1) - lo and "

@@ -41,7 +41,7 @@ class TensorFlowXLA(TensorFlowNative):
     depthwise_call = False
     # Its graph-mode shape functions refuse an empty output ("Negative dimension size caused by
     # subtracting 2 from 1", measured 2026-12-07): no empty_output here.
-    defines = tuple(d for d in TensorFlowNative.defines if d.reading != "empty_output")
+    defines = tuple(d for d in TensorFlowNative.defines if d.reading != "tf_empty_output")
 
     def __init__(self, precision: str = "default", cache_size: int = 128) -> None:
         super().__init__(precision)
