@@ -283,7 +283,7 @@ def _some_dim(want: Any, config: ConvConfig) -> bool:
     """some_dim = { direct_padding_lo_lt = 0, direct_padding_hi_gt = 0 }: one spatial dim meets all of them."""
     if not isinstance(want, dict) or not want:
         raise KnownDivergenceError(f"some_dim = {want!r}: give a table of per-dim conditions, "
-                                   "e.g. {{ direct_padding_lo_lt = 0, direct_padding_hi_gt = 0 }}")
+                                   "e.g. { direct_padding_lo_lt = 0, direct_padding_hi_gt = 0 }")
     tests = []
     for key, value in want.items():
         field_name, _, op = key.rpartition("_")

@@ -522,6 +522,12 @@ def test_some_dim_holds_only_when_one_dim_meets_every_condition(tmp_path, paddin
     assert entry.applies("mine", "conv_transpose2d", "cpu", config) == holds, padding
 
 
+def test_some_dim_that_is_not_a_table_says_how_to_write_one(tmp_path):
+    with pytest.raises(KnownDivergenceError, match=r"some_dim = 1: give a table .* e\.g\. \{ direct_padding_lo_lt"):
+        _entry_when(tmp_path, "{ some_dim = 1 }").applies("mine", "conv_transpose2d", "cpu",
+                                                          ConvConfig.unchecked(**_TWO_DIMS))
+
+
 def test_some_dim_names_a_bad_field_at_load(tmp_path):
     with pytest.raises(KnownDivergenceError, match="some_dim.kernal_gt"):
         _entry_when(tmp_path, "{ some_dim = { kernal_gt = 1 } }").applies(
